@@ -1,0 +1,246 @@
+"""The `perftiers` command: serve, demo, sync, refresh, token."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from perftiers.errors import PerftiersError
+from perftiers.settings import Settings, load_settings
+
+app = typer.Typer(help="Product-performance tiers for e-commerce brands.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+console = Console(stderr=True)
+out = Console()
+
+
+class Output(str, Enum):
+    text = "text"
+    json = "json"
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj["settings"]()
+
+
+def clear_errors(fn: Callable) -> Callable:
+    """Print a clear message for expected failures and exit non-zero, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PerftiersError as exc:
+            console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            raise typer.Exit(2 if exc.status_code < 500 else 1)
+        except ValidationError as exc:
+            console.print(f"[bold red]invalid settings:[/] {exc}", highlight=False)
+            raise typer.Exit(2)
+        except KeyboardInterrupt:
+            console.print("interrupted")
+            raise typer.Exit(130)
+
+    return wrapper
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder (default $PERFTIERS_HOME or ./perftiers-data)."),
+) -> None:
+    ctx.obj = {"settings": functools.partial(load_settings, home=data_dir)}
+
+
+class _RichProgress:
+    """Adapts the jobs' progress(step, done, total) calls to a rich progress line."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f}"),
+                            TimeElapsedColumn(), console=console, transient=True, disable=not enabled)
+        self.task = None
+        self.step = None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def __call__(self, step: str, done: int | None = None, total: int | None = None) -> None:
+        if step != self.step:
+            if self.task is not None:
+                self.bar.update(self.task, visible=False)
+                console.print(f"  [green]✓[/] {self.step}", highlight=False)
+            self.task = self.bar.add_task(step, total=total)
+            self.step = step
+        if done is not None:
+            self.bar.update(self.task, completed=done, total=total)
+
+
+def _run(label: str, fn: Callable[[Callable], dict]) -> dict:
+    console.print(f"[bold]{label}[/]")
+    with _RichProgress(enabled=True) as progress:
+        record = fn(progress)
+        if progress.step:
+            console.print(f"  [green]✓[/] {progress.step}", highlight=False)
+    return record
+
+
+def _print_record(record: dict, output: Output) -> None:
+    if output is Output.json:
+        out.print_json(json.dumps(record, default=str))
+        return
+    counts = record.get("counts", {})
+    summary = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items())
+    out.print(f"{record['kind']} {record['status']} in {record['duration_ms'] / 1000:.1f}s "
+              f"(run {record['run_id']}): {summary}", highlight=False)
+
+
+@app.command()
+@clear_errors
+def sync(
+    ctx: typer.Context,
+    source: Optional[str] = typer.Option(None, help="demo | files | shopify | shopify-csv (default from settings)."),
+    path: Optional[str] = typer.Option(None, help="Folder the files / shopify-csv source reads."),
+    output: Output = typer.Option(Output.text, help="text or json"),
+) -> None:
+    """Run one daily sync: store -> raw Iceberg tables."""
+    from perftiers import jobs
+
+    settings = _settings(ctx)
+    record = _run("sync", lambda p: jobs.sync(settings, trigger="cli", source=source, path=path, progress=p))
+    _print_record(record, output)
+
+
+def _parse_date(value: Optional[str]) -> Optional[date]:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)")
+
+
+@app.command()
+@clear_errors
+def refresh(
+    ctx: typer.Context,
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Reference date YYYY-MM-DD (default today, store timezone)."),
+    output: Output = typer.Option(Output.text, help="text or json"),
+) -> None:
+    """Run one mart refresh: raw tables -> classified measurement.performance."""
+    from perftiers import jobs
+
+    settings = _settings(ctx)
+    day = _parse_date(as_of)
+    record = _run("refresh", lambda p: jobs.refresh(settings, trigger="cli", as_of=day, progress=p))
+    _print_record(record, output)
+
+
+def _print_tiers(record: dict) -> None:
+    counts = record["counts"]
+    table = Table(title=f"Tiers as of {record.get('as_of')} (classification_spec v{record.get('spec_version')})")
+    for col in ("products", "top_risers", "winners", "bananas", "archive_candidates"):
+        table.add_column(col.replace("_", " "), justify="right")
+    table.add_row(*(f"{counts.get(c, 0):,}" for c in ("products", "top_risers", "winners", "bananas", "archive_candidates")))
+    out.print(table)
+
+
+def has_data(settings: Settings) -> bool:
+    from perftiers.lakehouse import catalog
+
+    table = catalog.load_existing(settings, catalog.PRODUCTS) if (settings.catalog or (settings.home / "catalog.db").exists()) else None
+    return table is not None and table.current_snapshot() is not None
+
+
+@app.command()
+@clear_errors
+def demo(
+    ctx: typer.Context,
+    products: Optional[int] = typer.Option(None, help="Products to generate (default 2,000)."),
+    order_lines: Optional[int] = typer.Option(None, "--order-lines", help="Approximate order lines (default 1,000,000)."),
+    seed: Optional[int] = typer.Option(None, help="Generator seed (default 42)."),
+    force: bool = typer.Option(False, help="Sync the demo store into a folder that already has data."),
+) -> None:
+    """Fill an empty data folder with a generated store, sync it and refresh the mart."""
+    from perftiers import jobs
+
+    settings = load_settings(**{**_settings(ctx).model_dump(exclude_unset=True), "demo_products": products,
+                                "demo_order_lines": order_lines, "demo_seed": seed})
+    if has_data(settings) and not force:
+        console.print(f"{settings.home} already holds store data; use --force to sync the demo store into it.")
+        raise typer.Exit(1)
+    console.print(f"Generating a demo store in {settings.home.resolve()} "
+                  f"({settings.demo_products:,} products, ~{settings.demo_order_lines:,} order lines)")
+    _print_record(_run("sync", lambda p: jobs.sync(settings, trigger="cli", source="demo", progress=p)), Output.text)
+    record = _run("refresh", lambda p: jobs.refresh(settings, trigger="cli", progress=p))
+    _print_record(record, Output.text)
+    _print_tiers(record)
+    out.print(f"Next: {Path(sys.argv[0]).name} serve --data-dir {settings.home}")
+
+
+@app.command()
+@clear_errors
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Run the daily sync and refresh on their schedules."),
+) -> None:
+    """Serve the API, the dashboard and the scheduler."""
+    from perftiers.api.server import serve as run_server
+
+    run_server(_settings(ctx), host=host, port=port, scheduler=scheduler)
+
+
+@token_app.command("create")
+@clear_errors
+def token_create(
+    ctx: typer.Context,
+    role: str = typer.Option(..., help="viewer | editor | admin"),
+    name: Optional[str] = typer.Option(None, help="A name to recognise the token by (shown as created_by)."),
+) -> None:
+    """Create a token; it is printed once, as the last line."""
+    from perftiers.metadata import tokens
+    from perftiers.metadata.db import engine_for
+
+    principal, secret = tokens.create(engine_for(_settings(ctx).resolved_database_url), role, name)
+    console.print(f"Created {principal.role} token {principal.name!r}. It is shown only once:")
+    out.print(secret, highlight=False)
+
+
+@token_app.command("revoke")
+@clear_errors
+def token_revoke(ctx: typer.Context, name: str = typer.Argument(..., help="Token name or id.")) -> None:
+    """Revoke a token by name or id."""
+    from perftiers.metadata import tokens
+    from perftiers.metadata.db import engine_for
+
+    n = tokens.revoke(engine_for(_settings(ctx).resolved_database_url), name)
+    out.print(f"revoked {n} token(s)")
+
+
+@token_app.command("list")
+@clear_errors
+def token_list(ctx: typer.Context) -> None:
+    """List tokens (never their secrets)."""
+    from perftiers.metadata import tokens
+    from perftiers.metadata.db import engine_for
+
+    for t in tokens.list_tokens(engine_for(_settings(ctx).resolved_database_url)):
+        out.print(f"{t['id']}\t{t['name']}\t{t['role']}\t{'revoked' if t['revoked'] else 'active'}\t{t['created_at']:%Y-%m-%d %H:%M}")

@@ -1,0 +1,65 @@
+"""The exception tree. Each class carries the HTTP status and error code it maps to.
+
+    PerftiersError (500, internal)
+    ├── BadRequest (400)                 invalid parameter values
+    ├── NotFound (404)
+    ├── Conflict (409)
+    │   └── AlreadyRunning               a sync or refresh holds the pipeline lock
+    ├── PreconditionFailed (412)         stale If-Match
+    ├── ValidationFailed (422)           a body or input file that fails validation
+    └── ConfigurationError (500)         settings that cannot work; the message says what to fix
+
+The API turns any of these into `{error: {code, message, details}}`; the CLI prints the message
+and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PerftiersError(Exception):
+    status_code = 500
+    code = "internal"
+    retryable = False
+
+    def __init__(self, message: str, *, details: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadRequest(PerftiersError):
+    status_code = 400
+    code = "bad_request"
+
+
+class NotFound(PerftiersError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(PerftiersError):
+    status_code = 409
+    code = "conflict"
+
+
+class AlreadyRunning(Conflict):
+    """Another sync or refresh holds the pipeline lock; try again when it has finished."""
+
+    code = "already_running"
+    retryable = True
+
+
+class PreconditionFailed(PerftiersError):
+    status_code = 412
+    code = "precondition_failed"
+
+
+class ValidationFailed(PerftiersError):
+    status_code = 422
+    code = "validation_failed"
+
+
+class ConfigurationError(PerftiersError):
+    code = "configuration"

@@ -1,0 +1,1 @@
+"""Iceberg tables, the object store and sync.telemetry records."""

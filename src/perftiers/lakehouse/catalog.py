@@ -1,0 +1,101 @@
+"""The Iceberg catalog and the four tables perftiers owns.
+
+Catalog properties come from settings and reach PyIceberg unchanged. Tables are created on first
+use with properties that keep metadata small under frequent commits (see STACK.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.table import Table
+from pyiceberg.transforms import DayTransform
+
+from perftiers.lakehouse import schemas
+from perftiers.settings import Settings
+
+PRODUCTS = ("raw", "products")
+ORDER_LINES = ("raw", "order_lines")
+PERFORMANCE = ("measurement", "performance")
+DAILY_SALES = ("measurement", "daily_sales")
+
+TABLE_SCHEMAS: dict[tuple[str, str], pa.Schema] = {
+    PRODUCTS: schemas.PRODUCTS,
+    ORDER_LINES: schemas.ORDER_LINES,
+    PERFORMANCE: schemas.PERFORMANCE,
+    DAILY_SALES: schemas.DAILY_SALES,
+}
+
+TABLE_PROPERTIES = {
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "10",
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "10",
+    "write.parquet.compression-codec": "zstd",
+}
+
+_catalogs: dict[tuple, Catalog] = {}
+_lock = threading.Lock()
+
+
+def catalog(settings: Settings) -> Catalog:
+    """The configured catalog (cached per process and configuration)."""
+    props = settings.catalog_properties
+    key = (settings.catalog_name, tuple(sorted(props.items())))
+    with _lock:
+        cat = _catalogs.get(key)
+        if cat is None:
+            if not settings.catalog:
+                settings.home.mkdir(parents=True, exist_ok=True)
+                (settings.home / "warehouse").mkdir(exist_ok=True)
+            cat = load_catalog(settings.catalog_name, **props)
+            _catalogs[key] = cat
+        return cat
+
+
+def table_name(ident: tuple[str, str]) -> str:
+    return ".".join(ident)
+
+
+def load(settings: Settings, ident: tuple[str, str]) -> Table:
+    """Load a table, creating it (and its namespace) when absent."""
+    cat = catalog(settings)
+    try:
+        return cat.load_table(ident)
+    except NoSuchTableError:
+        pass
+    try:
+        cat.create_namespace(ident[0])
+    except NamespaceAlreadyExistsError:
+        pass
+    try:
+        table = cat.create_table(ident, schema=TABLE_SCHEMAS[ident], properties=TABLE_PROPERTIES)
+    except TableAlreadyExistsError:
+        return cat.load_table(ident)
+    if ident == ORDER_LINES:
+        with table.update_spec() as spec:
+            spec.add_field("ordered_at", DayTransform(), "ordered_day")
+    return table
+
+
+def load_existing(settings: Settings, ident: tuple[str, str]) -> Table | None:
+    try:
+        return catalog(settings).load_table(ident)
+    except NoSuchTableError:
+        return None
+
+
+def current_snapshot_id(table: Table | None) -> int | None:
+    if table is None:
+        return None
+    snap = table.current_snapshot()
+    return snap.snapshot_id if snap else None
+
+
+def local_warehouse(settings: Settings) -> Path | None:
+    warehouse = settings.catalog_properties.get("warehouse", "")
+    return Path(warehouse[len("file://"):]) if warehouse.startswith("file://") else None

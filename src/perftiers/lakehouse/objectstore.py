@@ -1,0 +1,80 @@
+"""A tiny object store over PyArrow filesystems: a local folder or an S3-compatible bucket.
+
+Used for `sync/telemetry/` records. Writes go to a temporary key and are then moved into place
+on local disks, so readers never see half an object (S3 PUTs are atomic already).
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlparse
+
+from pyarrow import fs
+
+from perftiers.settings import Settings
+
+
+class ObjectStore:
+    def __init__(self, filesystem: fs.FileSystem, root: str, local: bool):
+        self.fs, self.root, self.local = filesystem, root.rstrip("/"), local
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ObjectStore":
+        uri = settings.object_store_uri
+        parsed = urlparse(uri)
+        if parsed.scheme in ("", "file"):
+            root = parsed.path if parsed.scheme else uri
+            filesystem = fs.LocalFileSystem()
+            filesystem.create_dir(root, recursive=True)
+            return cls(filesystem, root, local=True)
+        if parsed.scheme in ("s3", "s3a"):
+            opts = settings.object_store_options
+            endpoint = opts.get("endpoint")
+            scheme = "https"
+            if endpoint and "://" in endpoint:
+                scheme, endpoint = endpoint.split("://", 1)
+            filesystem = fs.S3FileSystem(
+                access_key=opts.get("access_key_id"),
+                secret_key=opts.get("secret_access_key"),
+                region=opts.get("region", "auto"),
+                endpoint_override=endpoint,
+                scheme=scheme,
+                force_virtual_addressing=opts.get("path_style", "true").lower() != "true",
+            )
+            return cls(filesystem, f"{parsed.netloc}{parsed.path}", local=False)
+        raise ValueError(f"unsupported object store URI {uri!r}: use file:// or s3://")
+
+    def _path(self, key: str) -> str:
+        return f"{self.root}/{key.lstrip('/')}"
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        parent = path.rsplit("/", 1)[0]
+        if self.local:
+            self.fs.create_dir(parent, recursive=True)
+            tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+            with self.fs.open_output_stream(tmp) as out:
+                out.write(data)
+            self.fs.move(tmp, path)
+        else:
+            with self.fs.open_output_stream(path) as out:
+                out.write(data)
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            with self.fs.open_input_stream(self._path(key)) as src:
+                return src.read()
+        except (FileNotFoundError, OSError):
+            return None
+
+    def list(self, prefix: str) -> list[str]:
+        """Keys directly under `prefix` (a folder), sorted ascending."""
+        base = self._path(prefix).rstrip("/")
+        try:
+            infos = self.fs.get_file_info(fs.FileSelector(base, allow_not_found=True))
+        except FileNotFoundError:
+            return []
+        root_len = len(self.root) + 1
+        return sorted(
+            i.path[root_len:] for i in infos if i.type == fs.FileType.File and not i.base_name.startswith(".tmp-")
+        )

@@ -1,0 +1,70 @@
+"""`sync.telemetry`: one JSON object per sync or refresh run under `sync/telemetry/`.
+
+Run ids start with the UTC start time, so listing the prefix sorts runs by time. A record is
+written when a run starts (status `running`) and rewritten when it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+from perftiers.lakehouse.objectstore import ObjectStore
+
+PREFIX = "sync/telemetry/"
+KINDS = ("sync", "refresh")
+TRIGGERS = ("schedule", "manual", "cli")
+STATUSES = ("running", "succeeded", "failed")
+
+
+def new_run_id(kind: str, started_at: datetime) -> str:
+    return f"{started_at.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}-{kind}-{secrets.token_hex(3)}"
+
+
+def _key(run_id: str) -> str:
+    return f"{PREFIX}{run_id}.json"
+
+
+class Telemetry:
+    def __init__(self, store: ObjectStore):
+        self.store = store
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.store.put(_key(record["run_id"]), json.dumps(record, default=str, sort_keys=True).encode())
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        if "/" in run_id or ".." in run_id:
+            return None
+        raw = self.store.get(_key(run_id))
+        return json.loads(raw) if raw else None
+
+    def list(self, limit: int = 10, kind: str | None = None) -> list[dict[str, Any]]:
+        """Newest first."""
+        out: list[dict[str, Any]] = []
+        for key in reversed(self.store.list(PREFIX)):
+            if not key.endswith(".json"):
+                continue
+            if kind and f"-{kind}-" not in key:
+                continue
+            raw = self.store.get(key)
+            if raw:
+                out.append(json.loads(raw))
+            if len(out) >= limit:
+                break
+        return out
+
+    def last_succeeded(self, kind: str) -> dict[str, Any] | None:
+        for key in reversed(self.store.list(PREFIX)):
+            if f"-{kind}-" not in key:
+                continue
+            raw = self.store.get(key)
+            record = json.loads(raw) if raw else None
+            if record and record.get("status") == "succeeded":
+                return record
+        return None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

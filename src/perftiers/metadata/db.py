@@ -1,0 +1,113 @@
+"""Tables of the metadata DB and the engine that reaches it (SQLite or PostgreSQL by URL).
+
+The schema is created on first use. On PostgreSQL creation runs under an advisory lock so two
+processes starting at once do not race.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+metadata = sa.MetaData()
+
+macrodata_artifact = sa.Table(
+    "macrodata_artifact",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.UniqueConstraint("kind", "version", name="uq_artifact_kind_version"),
+)
+
+job_lock = sa.Table(
+    "job_lock",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+api_token = sa.Table(
+    "api_token",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+performance_override = sa.Table(
+    "performance_override",
+    metadata,
+    sa.Column("artifact_id", sa.String(512), primary_key=True),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+)
+
+schedule_claim = sa.Table(
+    "schedule_claim",
+    metadata,
+    sa.Column("job", sa.String(64), primary_key=True),
+    sa.Column("due_at", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("claimed_by", sa.String(200), nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+_engines: dict[str, sa.Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def engine_for(url: str) -> sa.Engine:
+    """One engine per URL per process, with the schema in place."""
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create(url)
+            _engines[url] = engine
+        return engine
+
+
+def _create(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path:
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        metadata.create_all(engine)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7243001)"))
+            metadata.create_all(conn)
+    return engine
+
+
+def dispose_all() -> None:
+    """Close every engine (tests and forked workers)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()

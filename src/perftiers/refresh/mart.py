@@ -1,0 +1,148 @@
+"""The mart refresh.
+
+In:  `raw.products`, `raw.order_lines`, the classification_spec in force, manual overrides.
+Out: `measurement.daily_sales` and `measurement.performance`, each replaced in one overwrite
+     commit; a `mart_refresh` artifact naming the spec version applied; expired old snapshots.
+
+Metrics and tiers come from `perftiers.rules`; this module only moves data.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import duckdb
+import sqlalchemy as sa
+
+from perftiers import duck, rules
+from perftiers.lakehouse import catalog, schemas
+from perftiers.metadata import artifacts, overrides
+from perftiers.metadata.db import engine_for
+from perftiers.runs import RunContext
+from perftiers.settings import Settings
+
+LINE_COLUMNS = ("order_id", "ordered_at", "artifact_id", "quantity", "refunded_quantity", "unit_price",
+                "discount", "cancelled")
+
+
+def today(settings: Settings) -> date:
+    return datetime.now(settings.tz).date()
+
+
+def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
+    settings = ctx.settings
+    engine = engine_for(settings.resolved_database_url)
+    as_of = as_of or today(settings)
+    spec_version, spec = artifacts.current_spec(engine)
+    refreshed_at = datetime.now(timezone.utc)
+    params = {"tz": settings.timezone, "as_of": as_of}
+
+    con = duck.connect(settings)
+    try:
+        ctx.progress("reading raw tables", None, None)
+        products = catalog.load(settings, catalog.PRODUCTS)
+        lines = catalog.load(settings, catalog.ORDER_LINES)
+        con.register("products", products.scan().to_arrow())
+        con.register("order_lines", lines.scan(selected_fields=LINE_COLUMNS).to_arrow_batch_reader())
+        ctx.progress("computing daily sales", None, None)
+        con.execute(f"CREATE TABLE daily_sales AS {rules.daily_sales_sql('order_lines')}", params)
+        con.unregister("order_lines")
+        ctx.progress("computing metrics", None, None)
+        con.execute(
+            f"CREATE TABLE metrics AS SELECT *, 'sync' AS source FROM ({rules.metrics_sql('products', 'daily_sales')})",
+            params,
+        )
+        con.execute(
+            "ALTER TABLE metrics ADD COLUMN is_top_riser BOOLEAN; ALTER TABLE metrics ADD COLUMN is_winner BOOLEAN;"
+            "ALTER TABLE metrics ADD COLUMN is_banana BOOLEAN; ALTER TABLE metrics ADD COLUMN is_archive BOOLEAN;"
+            "ALTER TABLE metrics ADD COLUMN nominal_classification VARCHAR"
+        )
+        overrides.apply(con, "metrics", overrides.load_all(engine))
+        ctx.progress("classifying", None, None)
+        performance = classified_arrow(con, "metrics", spec, spec_version, as_of, refreshed_at)
+        daily = schemas.conform(
+            con.execute("SELECT * FROM daily_sales ORDER BY artifact_id, day").fetch_arrow_table(), schemas.DAILY_SALES
+        )
+        counts = dict(
+            zip(("products", "top_risers", "winners", "bananas", "archive_candidates"), _tier_counts(con, performance))
+        )
+    finally:
+        con.close()
+
+    props = {"perftiers.run_id": ctx.run_id, "perftiers.spec_version": str(spec_version),
+             "perftiers.as_of": as_of.isoformat()}
+    ctx.progress("writing measurement.daily_sales", None, None)
+    write_table(settings, catalog.DAILY_SALES, daily, props)
+    ctx.progress("writing measurement.performance", None, None)
+    snapshot_id = write_table(settings, catalog.PERFORMANCE, performance, props)
+    artifacts.append(
+        engine,
+        artifacts.MART_REFRESH,
+        {"run_id": ctx.run_id, "spec_version": spec_version, "snapshot_id": snapshot_id, "as_of": as_of.isoformat()},
+        created_by=ctx.trigger,
+    )
+    ctx.progress("expiring old snapshots", None, None)
+    for ident in (catalog.PERFORMANCE, catalog.DAILY_SALES):
+        expire_snapshots(settings, ident)
+    counts["rows_written"] = performance.num_rows + daily.num_rows
+    counts["daily_sales_rows"] = daily.num_rows
+    return {"counts": counts, "spec_version": spec_version, "snapshot_id": snapshot_id, "as_of": as_of.isoformat()}
+
+
+def _tier_counts(con: duckdb.DuckDBPyConnection, performance) -> tuple:
+    con.register("performance_arrow", performance)
+    try:
+        return con.execute(rules.tier_counts_sql("performance_arrow")).fetchone()
+    finally:
+        con.unregister("performance_arrow")
+
+
+def classified_arrow(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    spec: rules.ClassificationSpec,
+    spec_version: int,
+    as_of: date,
+    refreshed_at: datetime,
+):
+    """Classify every row of the DuckDB `table` with `spec`; the result in the PERFORMANCE schema."""
+    stamped = ("spec_version", "as_of", "refreshed_at")
+    columns = con.execute(f"SELECT * FROM {table} LIMIT 0").fetch_arrow_table().schema.names
+    exclude = ", ".join(c for c in stamped if c in columns)
+    sql = (
+        f"SELECT * {f'EXCLUDE ({exclude})' if exclude else ''}, $spec_version::BIGINT AS spec_version, "
+        f"$as_of::DATE AS as_of, $refreshed_at::TIMESTAMPTZ AS refreshed_at "
+        f"FROM ({rules.classify_sql(table)}) ORDER BY artifact_id"
+    )
+    result = con.execute(
+        sql,
+        {**rules.spec_params(spec), "spec_version": spec_version, "as_of": as_of, "refreshed_at": refreshed_at},
+    ).fetch_arrow_table()
+    return schemas.conform(result, schemas.PERFORMANCE)
+
+
+def write_table(settings: Settings, ident: tuple[str, str], data, props: dict[str, str]) -> int | None:
+    """Replace the table's rows with `data` in one overwrite commit; returns the new snapshot id."""
+    table = catalog.load(settings, ident)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Delete operation did not match any records")
+        with table.transaction() as tx:
+            tx.overwrite(data, snapshot_properties=props)
+    table = table.refresh()
+    return catalog.current_snapshot_id(table)
+
+
+def expire_snapshots(settings: Settings, ident: tuple[str, str]) -> int:
+    """Expire snapshots older than the retention window; the current one is always kept."""
+    table = catalog.load(settings, ident)
+    current = table.current_snapshot()
+    if current is None:
+        return 0
+    cutoff_ms = int((datetime.now(timezone.utc) - timedelta(hours=settings.snapshot_retention_hours)).timestamp() * 1000)
+    old = [s.snapshot_id for s in table.snapshots() if s.timestamp_ms < cutoff_ms and s.snapshot_id != current.snapshot_id]
+    if not old:
+        return 0
+    table.maintenance.expire_snapshots().by_ids(old).commit()
+    return len(old)

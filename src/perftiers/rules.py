@@ -1,0 +1,183 @@
+"""The metric windows and the tier rules of SPEC.md, in one place.
+
+Everything that computes a metric or a flag calls this module: the mart refresh (DuckDB SQL
+built here), manual CRUD writes (which reclassify the table with the same SQL), the threshold
+preview, and the `reasons` shown beside each row. Tests compare it with an independent
+pure-Python reading of SPEC.md.
+
+In:  `daily_sales` rows (artifact, store-local day, net units, revenue, orders) and products.
+Out: per-artifact metrics, the four flags and `nominal_classification`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TIERS: tuple[str, ...] = ("top_riser", "winner", "banana", "archive_candidate")
+"""Tiers in precedence order: the nominal classification is the first whose flag holds."""
+
+FLAG_OF_TIER: dict[str, str] = {
+    "top_riser": "is_top_riser",
+    "winner": "is_winner",
+    "banana": "is_banana",
+    "archive_candidate": "is_archive",
+}
+NO_TIER = "none"
+
+
+class ClassificationSpec(BaseModel):
+    """Body of a `classification_spec` artifact: the four thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top_riser_7_day_threshold: int = Field(default=60, ge=0, le=10**12)
+    """Net units in the first 7 days from launch that make a top riser."""
+    top_riser_14_day_threshold: int = Field(default=100, ge=0, le=10**12)
+    """Net units in the first 14 days from launch that make a top riser."""
+    winner_30_day_threshold: int = Field(default=150, ge=0, le=10**12)
+    """Net units in the last 30 days that make a winner."""
+    banana_count: int = Field(default=100, ge=0, le=10**9)
+    """How many products, lowest lifetime net units first, are bananas."""
+
+
+DEFAULT_SPEC = ClassificationSpec()
+
+
+# -- metric windows ----------------------------------------------------------------------
+
+def daily_sales_sql(lines: str) -> str:
+    """Per artifact and store-local day up to `$as_of`: net units, net revenue, orders.
+
+    `lines` names a relation with the canonical order-line columns. Parameters: `$tz`, `$as_of`.
+    A cancelled line counts 0 units, 0 revenue and no order; lines after `$as_of` are ignored.
+    """
+    return f"""
+        SELECT artifact_id,
+               CAST(timezone($tz, ordered_at) AS DATE) AS day,
+               CAST(SUM(CASE WHEN cancelled THEN 0 ELSE quantity - refunded_quantity END) AS BIGINT)
+                   AS net_units,
+               CAST(SUM(CASE WHEN cancelled THEN 0
+                             ELSE (quantity - refunded_quantity) * unit_price - discount END)
+                    AS DECIMAL(18, 4)) AS revenue,
+               CAST(COUNT(DISTINCT CASE WHEN NOT cancelled THEN order_id END) AS BIGINT) AS orders
+        FROM {lines}
+        WHERE CAST(timezone($tz, ordered_at) AS DATE) <= $as_of
+        GROUP BY ALL
+    """
+
+
+def metrics_sql(products: str, daily_sales: str) -> str:
+    """Per product: launch date and the sales windows of SPEC.md, from `daily_sales_sql` rows.
+
+    Launch day L is the store-local date of `launched_at`, else the first day with a
+    non-cancelled line. Windows: first 7 days L..L+6, first 14 days L..L+13, last 30 days
+    D-29..D, lifetime up to D (daily_sales already stops at D, which caps every window).
+    Parameters: `$tz`, `$as_of`.
+    """
+    return f"""
+        WITH first_sale AS (
+            SELECT artifact_id, MIN(day) AS first_day FROM {daily_sales} WHERE orders > 0 GROUP BY 1
+        ),
+        launched AS (
+            SELECT p.*,
+                   COALESCE(CAST(timezone($tz, p.launched_at) AS DATE), f.first_day) AS launch_date
+            FROM {products} p LEFT JOIN first_sale f USING (artifact_id)
+        )
+        SELECT l.artifact_id, l.product_name, l.product_type, l.vendor, l.tags, l.is_active,
+               l.launched_at, l.launch_date,
+               CAST(COALESCE(SUM(d.net_units) FILTER (
+                   WHERE d.day BETWEEN l.launch_date AND l.launch_date + 6), 0) AS BIGINT)
+                   AS sales_first_7_days,
+               CAST(COALESCE(SUM(d.net_units) FILTER (
+                   WHERE d.day BETWEEN l.launch_date AND l.launch_date + 13), 0) AS BIGINT)
+                   AS sales_first_14_days,
+               CAST(COALESCE(SUM(d.net_units) FILTER (
+                   WHERE d.day >= CAST($as_of AS DATE) - 29), 0) AS BIGINT) AS sales_last_30_days,
+               CAST(COALESCE(SUM(d.net_units), 0) AS BIGINT) AS aggregate_measurement_value,
+               CAST(COALESCE(SUM(d.revenue) FILTER (
+                   WHERE d.day >= CAST($as_of AS DATE) - 29), 0) AS DECIMAL(18, 4))
+                   AS revenue_last_30_days,
+               CAST(COALESCE(SUM(d.revenue), 0) AS DECIMAL(18, 4)) AS lifetime_revenue
+        FROM launched l LEFT JOIN {daily_sales} d USING (artifact_id)
+        GROUP BY ALL
+    """
+
+
+# -- tier rules ----------------------------------------------------------------------------
+
+SPEC_PARAMS = tuple(ClassificationSpec.model_fields)
+
+
+def classify_sql(metrics: str) -> str:
+    """All columns of `metrics` with the flags and nominal tier replaced by the rules' values.
+
+    Parameters: the four thresholds by name (`$top_riser_7_day_threshold`, ...). Bananas rank
+    over the whole relation: ascending aggregate_measurement_value, ties by artifact_id in
+    byte order (DuckDB's default binary collation).
+    """
+    return f"""
+        WITH flagged AS (
+            SELECT * EXCLUDE (is_top_riser, is_winner, is_banana, is_archive, nominal_classification),
+                   (sales_first_7_days >= $top_riser_7_day_threshold
+                    OR sales_first_14_days >= $top_riser_14_day_threshold) AS is_top_riser,
+                   sales_last_30_days >= $winner_30_day_threshold AS is_winner,
+                   ROW_NUMBER() OVER (ORDER BY aggregate_measurement_value ASC, artifact_id ASC)
+                       <= $banana_count AS is_banana,
+                   (NOT is_active AND sales_last_30_days = 0) AS is_archive
+            FROM {metrics}
+        )
+        SELECT *,
+               CASE WHEN is_top_riser THEN 'top_riser'
+                    WHEN is_winner THEN 'winner'
+                    WHEN is_banana THEN 'banana'
+                    WHEN is_archive THEN 'archive_candidate'
+                    ELSE '{NO_TIER}' END AS nominal_classification
+        FROM flagged
+    """
+
+
+def spec_params(spec: ClassificationSpec) -> dict[str, int]:
+    return spec.model_dump()
+
+
+def tier_counts_sql(classified: str) -> str:
+    """One row: the number of rows carrying each flag (and the total)."""
+    return f"""
+        SELECT COUNT(*) AS total,
+               COUNT(*) FILTER (WHERE is_top_riser) AS top_riser,
+               COUNT(*) FILTER (WHERE is_winner) AS winner,
+               COUNT(*) FILTER (WHERE is_banana) AS banana,
+               COUNT(*) FILTER (WHERE is_archive) AS archive_candidate
+        FROM {classified}
+    """
+
+
+def reasons(row: Mapping[str, Any], spec: ClassificationSpec) -> list[str]:
+    """One short sentence per flag the row carries, naming metric, value and threshold."""
+    out: list[str] = []
+    if row.get("is_top_riser"):
+        if row["sales_first_7_days"] >= spec.top_riser_7_day_threshold:
+            out.append(
+                f"sales_first_7_days {row['sales_first_7_days']} >= "
+                f"top_riser_7_day_threshold {spec.top_riser_7_day_threshold}"
+            )
+        if row["sales_first_14_days"] >= spec.top_riser_14_day_threshold:
+            out.append(
+                f"sales_first_14_days {row['sales_first_14_days']} >= "
+                f"top_riser_14_day_threshold {spec.top_riser_14_day_threshold}"
+            )
+    if row.get("is_winner"):
+        out.append(
+            f"sales_last_30_days {row['sales_last_30_days']} >= "
+            f"winner_30_day_threshold {spec.winner_30_day_threshold}"
+        )
+    if row.get("is_banana"):
+        out.append(
+            f"aggregate_measurement_value {row['aggregate_measurement_value']} is among the lowest "
+            f"banana_count {spec.banana_count}"
+        )
+    if row.get("is_archive"):
+        out.append("is_active false and sales_last_30_days 0")
+    return out

@@ -1,0 +1,118 @@
+"""Running a pipeline job: the pipeline lock, a sync.telemetry record, success or failure.
+
+Every sync and refresh (CLI, API, scheduler) goes through `run_job`, so each one holds the lock,
+leaves a `running` record when it starts and a `succeeded` / `failed` record when it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from perftiers.errors import PerftiersError
+from perftiers.lakehouse.objectstore import ObjectStore
+from perftiers.lakehouse.telemetry import Telemetry, new_run_id, utcnow
+from perftiers.metadata import locks
+from perftiers.metadata.db import engine_for
+from perftiers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int | None, int | None], None]
+"""progress(step, done, total): called by jobs as they go; the CLI draws it."""
+
+
+def no_progress(step: str, done: int | None = None, total: int | None = None) -> None:
+    pass
+
+
+@dataclass
+class RunContext:
+    run_id: str
+    kind: str
+    trigger: str
+    settings: Settings
+    progress: Progress = no_progress
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+JobFn = Callable[[RunContext], dict[str, Any]]
+"""A job returns the fields to merge into its telemetry record (counts, spec_version, ...)."""
+
+
+def telemetry(settings: Settings) -> Telemetry:
+    return Telemetry(ObjectStore.from_settings(settings))
+
+
+def run_job(
+    settings: Settings,
+    kind: str,
+    trigger: str,
+    job: JobFn,
+    *,
+    progress: Progress = no_progress,
+    background: bool = False,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Take the pipeline lock (or raise AlreadyRunning), record the run, execute `job`.
+
+    With `background=True` the job runs on a thread and the `running` record is returned at
+    once; otherwise the final record is returned (and a failure re-raised after recording).
+    """
+    engine = engine_for(settings.resolved_database_url)
+    started = utcnow()
+    run_id = new_run_id(kind, started)
+    lock = locks.acquire(engine, lease_seconds=settings.lock_lease_seconds, holder=run_id)
+    tel = telemetry(settings)
+    record: dict[str, Any] = {
+        "run_id": run_id,
+        "kind": kind,
+        "trigger": trigger,
+        "started_at": started.isoformat(),
+        "finished_at": None,
+        "duration_ms": None,
+        "status": "running",
+        "counts": {},
+        "error": None,
+    }
+    try:
+        tel.write(record)
+    except Exception:
+        lock.release()
+        raise
+    ctx = RunContext(run_id, kind, trigger, settings, progress, record)
+
+    def execute() -> dict[str, Any]:
+        t0 = time.perf_counter()
+        error: BaseException | None = None
+        try:
+            record.update(job(ctx))
+            record["status"] = "succeeded"
+        except BaseException as exc:  # recorded, then re-raised to the caller
+            error = exc
+            record["status"] = "failed"
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, PerftiersError):
+                log.info("%s run %s failed: %s", kind, run_id, exc)
+            else:
+                log.exception("%s run %s failed", kind, run_id)
+        finally:
+            record["finished_at"] = utcnow().isoformat()
+            record["duration_ms"] = int((time.perf_counter() - t0) * 1000)
+            try:
+                tel.write(record)
+            finally:
+                lock.release()
+        if on_done is not None:
+            on_done(record)
+        if error is not None and not background:
+            raise error
+        return record
+
+    if background:
+        threading.Thread(target=execute, name=f"{kind}-{run_id}", daemon=True).start()
+        return dict(record)
+    return execute()

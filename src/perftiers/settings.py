@@ -1,0 +1,150 @@
+"""One typed settings object, built by `load_settings()` (never at import, so tests can swap it).
+
+Sources, highest first: keyword overrides (CLI flags), `PERFTIERS_*` environment variables
+(nested with `__`, e.g. `PERFTIERS_CATALOG__URI`), `perftiers.toml` in the data folder
+(or the file named by `PERFTIERS_CONFIG`), then the defaults below. Every field is documented in
+`docs/configuration.md`; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_HOME = Path("./perftiers-data")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PERFTIERS_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    home: Path = DEFAULT_HOME
+    """Data folder: catalog, warehouse, metadata DB and telemetry live here by default."""
+
+    timezone: str = "UTC"
+    """Store timezone (IANA name). Days, windows and the default reference date use it."""
+
+    currency: str = "USD"
+    """Store currency, used for order lines that name none."""
+
+    database_url: str | None = None
+    """SQLAlchemy URL of the metadata DB (artifacts, tokens, locks, overrides).
+    Default: SQLite file `metadata.db` in the data folder. PostgreSQL: `postgresql+psycopg://...`."""
+
+    catalog_name: str = "perftiers"
+    """Iceberg catalog name. The SQL catalog stores it in its rows: keep it stable."""
+
+    catalog: dict[str, str] = Field(default_factory=dict)
+    """PyIceberg catalog properties, passed through unchanged. Default: SQL catalog on SQLite
+    (`catalog.db`) with a `file://` warehouse folder, both in the data folder."""
+
+    object_store: str | None = None
+    """Root URI for telemetry objects (`file:///...` or `s3://bucket/prefix`).
+    Default: the `objects` folder in the data folder."""
+
+    object_store_options: dict[str, str] = Field(default_factory=dict)
+    """S3 options for the object store: `endpoint`, `region`, `access_key_id`,
+    `secret_access_key`, `path_style` (`true`/`false`)."""
+
+    lock_lease_seconds: int = Field(default=120, ge=5)
+    """Lease of the pipeline lock. A running job renews it; a killed job's lock expires after this."""
+
+    sync_source: str = "demo"
+    """Source the scheduled and API-triggered sync reads: `demo`, `files`, `shopify`, `shopify-csv`."""
+
+    sync_path: str | None = None
+    """Folder (or object-store prefix) the `files` / `shopify-csv` source reads."""
+
+    sync_cron: str = "0 2 * * *"
+    """When `serve` runs the daily sync (cron, store timezone). A refresh follows a successful sync."""
+
+    refresh_cron: str | None = None
+    """Extra refresh schedule (cron, store timezone); default none (refresh runs after each sync)."""
+
+    demo_products: int = Field(default=2000, ge=1)
+    """Products the demo source generates."""
+
+    demo_order_lines: int = Field(default=1_000_000, ge=0)
+    """Approximate order lines the demo source generates."""
+
+    demo_seed: int = 42
+    """Seed of the demo generator: the same seed gives the same store."""
+
+    demo_end_date: str | None = None
+    """Last day of demo sales (ISO date); default today in the store timezone."""
+
+    snapshot_retention_hours: float = Field(default=24.0, ge=0)
+    """Snapshots older than this are expired after each refresh (the newest is always kept)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as 'Europe/Berlin'") from exc
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _config_file(init_settings())
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None and toml_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    # -- derived locations -------------------------------------------------------------
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home.resolve() / 'metadata.db'}"
+
+    @property
+    def catalog_properties(self) -> dict[str, str]:
+        if self.catalog:
+            return dict(self.catalog)
+        home = self.home.resolve()
+        return {
+            "type": "sql",
+            "uri": f"sqlite:///{home / 'catalog.db'}",
+            "warehouse": f"file://{home / 'warehouse'}",
+        }
+
+    @property
+    def object_store_uri(self) -> str:
+        return self.object_store or f"file://{self.home.resolve() / 'objects'}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def _config_file(init_values: dict[str, Any]) -> Path | None:
+    explicit = os.environ.get("PERFTIERS_CONFIG")
+    if explicit:
+        return Path(explicit)
+    home = init_values.get("home") or os.environ.get("PERFTIERS_HOME") or DEFAULT_HOME
+    return Path(home) / "perftiers.toml"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; `None` overrides are ignored so CLI flags can pass through unset."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
