@@ -183,8 +183,8 @@ def demo(
     settings = load_settings(**{**_settings(ctx).model_dump(exclude_unset=True), "demo_products": products,
                                 "demo_order_lines": order_lines, "demo_seed": seed})
     if has_data(settings) and not force:
-        console.print(f"{settings.home} already holds store data; use --force to sync the demo store into it.")
-        raise typer.Exit(1)
+        console.print(f"{settings.home} already holds store data; nothing to do (--force syncs the demo store into it).")
+        return
     console.print(f"Generating a demo store in {settings.home.resolve()} "
                   f"({settings.demo_products:,} products, ~{settings.demo_order_lines:,} order lines)")
     _print_record(_run("sync", lambda p: jobs.sync(settings, trigger="cli", source="demo", progress=p)), Output.text)
