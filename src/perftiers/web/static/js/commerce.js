@@ -1,0 +1,71 @@
+// The commerce strip: revenue, orders and AOV for the chosen period against the period before,
+// and the daily revenue chart.
+
+import { get } from "./api.js";
+import { drawRevenueChart } from "./chart.js";
+import { change, h, int, isoDay, money, percent } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+let dailyPath = null; // set from the OpenAPI document when the API offers daily figures
+
+export function setDailyPath(path) {
+  dailyPath = path;
+}
+
+/** The `days` days ending today (local calendar), as inclusive from/to dates. */
+export function periodRange(days, today = new Date()) {
+  return { from: isoDay(today, -(days - 1)), to: isoDay(today) };
+}
+
+function kpi(id, label, now, before, fmt) {
+  const delta = change(now, before);
+  const dir = delta == null ? "flat" : delta > 0 ? "up" : delta < 0 ? "down" : "flat";
+  const arrow = { up: "▲", down: "▼", flat: "" }[dir];
+  const vs = `vs ${fmt(before)} the period before`;
+  return h("div", { class: "kpi", dataset: { kpi: id } },
+    h("dt", {}, label),
+    h("dd", { class: "kpi-value" }, fmt(now)),
+    h("dd", { class: `kpi-change ${dir}` },
+      delta == null ? h("span", {}, "no earlier sales to compare") : [h("span", { "aria-hidden": "true" }, `${arrow} `), `${percent(delta)} `, h("span", { class: "muted" }, vs)]));
+}
+
+export async function loadCommerce(days) {
+  const { from, to } = periodRange(days);
+  const params = new URLSearchParams({ from, to });
+  const [overview, daily] = await Promise.all([
+    get("/analytics/commerce/overview", params),
+    dailyPath ? get(dailyPath, params) : Promise.resolve(null),
+  ]);
+  return { overview, daily, from, to };
+}
+
+export function renderCommerce({ overview, daily, from, to }) {
+  const cur = overview.currency || "USD";
+  const prev = overview.previous || {};
+  $("kpis").replaceChildren(
+    kpi("revenue", "Revenue", overview.revenue, prev.revenue, (v) => money(v, cur, 0)),
+    kpi("orders", "Orders", overview.order_count, prev.order_count, int),
+    kpi("aov", "Average order value", overview.aov, prev.aov, (v) => money(v, cur)),
+  );
+  const wrap = $("revenue-chart-wrap");
+  const items = daily && (Array.isArray(daily) ? daily : daily.items || daily.days);
+  wrap.hidden = !items;
+  if (items) {
+    const points = fillDays(items, from, to);
+    drawRevenueChart($("revenue-chart"), points, cur);
+    $("revenue-chart-caption").textContent = `Daily revenue, ${from} to ${to}`;
+  }
+}
+
+/** One point per calendar day in from..to, zero where the API has no row. */
+function fillDays(items, from, to) {
+  const byDay = new Map(items.map((d) => [String(d.day ?? d.date).slice(0, 10), Number(d.revenue ?? 0)]));
+  const out = [];
+  const [y, m, d] = from.split("-").map(Number);
+  for (let i = 0; ; i++) {
+    const day = isoDay(new Date(y, m - 1, d), i);
+    if (day > to) break;
+    out.push({ day, revenue: byDay.get(day) ?? 0 });
+  }
+  return out;
+}

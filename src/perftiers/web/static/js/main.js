@@ -1,0 +1,170 @@
+// The performance tracking page: sign-in, then one `render(state)` that draws the URL's state
+// and loads what it needs from the API. Later answers to older states are dropped.
+
+import { ApiError, get, post, request, setUnauthorizedHandler } from "./api.js";
+import { loadCommerce, renderCommerce, setDailyPath } from "./commerce.js";
+import { initFilters, renderCards, renderFacets, renderFilters } from "./filters.js";
+import { FILTER_KEYS, current, onStateChange, queryString, toParams, navigate } from "./state.js";
+import { initRuns, loadRuns, renderFreshness } from "./runs.js";
+import { initTable, renderHead, renderPager, renderRows, setSortable } from "./table.js";
+import { initThresholds, setCurrentCounts } from "./thresholds.js";
+
+const $ = (id) => document.getElementById(id);
+const LIST = "/api/performance-metrics";
+let seq = 0;
+let shownPeriod = null;
+let session = null;
+let currency = "USD";
+
+function showError(message) {
+  $("alert-text").textContent = message;
+  $("alert").hidden = false;
+}
+
+function clearError() {
+  $("alert").hidden = true;
+}
+
+async function render(state) {
+  const mine = ++seq;
+  renderFilters(state);
+  renderHead(state);
+  $("period").value = String(state.period);
+  const exportParams = toParams(state, { omit: ["page", "pageSize", "period"] });
+  exportParams.set("format", "csv");
+  $("export-csv").href = `${LIST}/export${queryString(exportParams)}`;
+
+  const filters = toParams(state, { keys: FILTER_KEYS });
+  const summaryFilters = toParams(state, { keys: FILTER_KEYS, omit: ["classification"] });
+  const listParams = toParams(state, { omit: ["period"], keepDefaults: true });
+  listParams.delete("period");
+  $("results").setAttribute("aria-busy", "true");
+  const periodChanged = shownPeriod !== state.period;
+  try {
+    const [page, summary, facets, commerce] = await Promise.all([
+      get(LIST, listParams),
+      get(`${LIST}/stats/summary`, summaryFilters),
+      get(`${LIST}/facets`, filters),
+      periodChanged ? loadCommerce(state.period) : null,
+    ]);
+    if (mine !== seq) return;
+    if (page.total > 0 && page.page > page.totalPages) {
+      navigate({ page: page.totalPages }, { replace: true });
+      return;
+    }
+    clearError();
+    renderRows(page, currency);
+    renderPager(page);
+    renderCards(summary, state);
+    renderFacets(facets, state);
+    if (!hasAnyFilter(state)) setCurrentCounts(summary);
+    const first = page.items[0];
+    if (first?.as_of) renderFreshness({ asOf: first.as_of, refreshedAt: first.refreshed_at, specVersion: first.spec_version });
+    if (commerce) {
+      currency = commerce.overview.currency || currency;
+      renderCommerce(commerce);
+      shownPeriod = state.period;
+    }
+  } catch (err) {
+    if (mine !== seq || err.status === 401) return;
+    showError(err.message);
+  } finally {
+    if (mine === seq) $("results").setAttribute("aria-busy", "false");
+  }
+}
+
+function hasAnyFilter(state) {
+  return FILTER_KEYS.some((k) => (k === "tag" ? state.tag.length : state[k]));
+}
+
+/** The sort columns and optional endpoints the API offers, read from its OpenAPI document. */
+async function discover() {
+  try {
+    const doc = (await request("/openapi.json")).data;
+    const params = doc?.paths?.[LIST]?.get?.parameters || [];
+    const sort = params.find((p) => p.name === "sort");
+    const schema = sort?.schema?.anyOf?.find((s) => s.enum) || sort?.schema;
+    setSortable(schema?.enum || null);
+    const daily = Object.keys(doc?.paths || {}).find((p) => /^\/analytics\/commerce\/(daily|timeseries)/.test(p));
+    setDailyPath(daily || null);
+  } catch {
+    setSortable(null);
+  }
+}
+
+async function start(who) {
+  session = who;
+  const canEdit = who.role === "editor" || who.role === "admin";
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  $("topbar-actions").hidden = false;
+  $("whoami").textContent = `${who.name} · ${who.role}`;
+  await discover();
+  initTable();
+  initFilters();
+  initRuns({
+    canRun: canEdit,
+    onError: showError,
+    onRunFinished: () => {
+      shownPeriod = null;
+      render(current());
+    },
+  });
+  initThresholds({ canEdit, onError: showError, onSaved: () => loadRuns().catch(() => {}) });
+  $("period").addEventListener("change", (e) => navigate({ period: Number(e.target.value) }));
+  $("sync-history").addEventListener("toggle", (e) => {
+    if (e.target.open) loadRuns().catch((err) => showError(err.message));
+  });
+  onStateChange(render);
+  await Promise.all([render(current()), loadRuns().then(freshnessFromRuns).catch((err) => showError(err.message))]);
+}
+
+/** Before the table has rows, the last successful refresh tells how fresh the data is. */
+function freshnessFromRuns(runs) {
+  if ($("freshness").textContent) return;
+  const last = runs.find((r) => r.kind === "refresh" && r.status === "succeeded");
+  renderFreshness({ asOf: last?.as_of ?? last?.counts?.as_of, refreshedAt: last?.finished_at, specVersion: last?.spec_version });
+}
+
+function showSignIn() {
+  $("app").hidden = true;
+  $("topbar-actions").hidden = true;
+  $("signin").hidden = false;
+  $("signin-token").focus();
+}
+
+async function boot() {
+  $("alert-close").addEventListener("click", clearError);
+  setUnauthorizedHandler(() => {
+    if (session) showError("Your session has ended. Sign in again.");
+    session = null;
+    showSignIn();
+  });
+  $("signin-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("signin-error").textContent = "";
+    try {
+      const { data } = await post("/api/session", { token: $("signin-token").value.trim() }, { quiet401: true });
+      $("signin-token").value = "";
+      const who = data?.role ? data : (await request("/api/session")).data;
+      if (session === null && !$("app").dataset.started) {
+        $("app").dataset.started = "1";
+        await start(who);
+      } else {
+        location.reload();
+      }
+    } catch (err) {
+      $("signin-error").textContent = err.message;
+    }
+  });
+  try {
+    const { data } = await request("/api/session", { quiet401: true });
+    $("app").dataset.started = "1";
+    await start(data);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) showSignIn();
+    else showError(err.message);
+  }
+}
+
+boot();

@@ -1,0 +1,100 @@
+// Sync history: the last 10 runs, buttons to start a sync or a refresh, the freshness note,
+// and polling while a run is in progress (then the page reloads its data).
+
+import { get, post } from "./api.js";
+import { dateTime, duration, h, humanize, int } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 1500;
+let pollTimer = null;
+let hooks = { onRunFinished: () => {}, onError: () => {} };
+
+export function initRuns({ canRun, onRunFinished, onError }) {
+  hooks = { onRunFinished, onError };
+  for (const [id, path, label] of [
+    ["run-sync", "/api/sync", "Sync"],
+    ["run-refresh", "/api/performance-metrics/refresh", "Refresh"],
+  ]) {
+    const button = $(id);
+    button.hidden = !canRun;
+    button.addEventListener("click", () => startRun(path, label));
+  }
+  $("runs-note").textContent = canRun ? "" : "Viewers can see runs; an editor can start them.";
+}
+
+/** POST a run, then follow it until it ends. Used by the thresholds dialog too. */
+export async function startRun(path, label) {
+  const note = $("runs-note");
+  try {
+    const { data } = await post(path);
+    note.textContent = `${label} started (run ${data?.run_id ?? "?"}).`;
+    $("sync-history").open = true;
+    await loadRuns();
+    return data;
+  } catch (err) {
+    note.textContent = "";
+    hooks.onError(err.status === 409 ? `${label} not started: ${err.message}` : err.message);
+    return null;
+  }
+}
+
+export async function loadRuns() {
+  const data = await get("/api/sync/runs", new URLSearchParams({ limit: "10" }));
+  const runs = Array.isArray(data) ? data : data.items || data.runs || [];
+  renderRuns(runs);
+  const running = runs.some((r) => r.status === "running");
+  for (const id of ["run-sync", "run-refresh", "th-refresh"]) $(id).disabled = running;
+  clearTimeout(pollTimer);
+  if (running) {
+    pollTimer = setTimeout(() => loadRuns().catch((e) => hooks.onError(e.message)), POLL_MS);
+    wasRunning = true;
+  } else if (wasRunning) {
+    wasRunning = false;
+    const last = runs[0];
+    $("runs-note").textContent = last ? `${last.kind} ${last.status} in ${duration(last.duration_ms)}.` : "";
+    if (last?.status === "failed") hooks.onError(`${last.kind} failed: ${last.error ?? "see sync history"}`);
+    hooks.onRunFinished(last);
+  }
+  return runs;
+}
+let wasRunning = false;
+
+function counts(c) {
+  const entries = Object.entries(c || {});
+  if (!entries.length) return "—";
+  return h("ul", { class: "counts" }, entries.map(([k, v]) => h("li", {}, `${humanize(k)} `, h("strong", {}, typeof v === "number" ? int(v) : String(v)))));
+}
+
+function renderRuns(runs) {
+  const body = $("runs-rows");
+  if (!runs.length) {
+    body.replaceChildren(h("tr", {}, h("td", { colspan: "7", class: "empty" }, "No runs yet.")));
+    return;
+  }
+  body.replaceChildren(
+    ...runs.map((r) => h("tr", { dataset: { run: r.run_id } },
+      h("td", {}, r.kind),
+      h("td", {}, r.trigger),
+      h("td", {}, h("span", { class: `status status-${r.status}` }, r.status)),
+      h("td", {}, h("time", { datetime: r.started_at }, dateTime(r.started_at))),
+      h("td", { class: "num" }, r.status === "running" ? "running…" : duration(r.duration_ms)),
+      h("td", {}, counts(r.counts)),
+      h("td", { class: "error-cell" }, r.error || "—"),
+    )),
+  );
+}
+
+/** "Data as of …": the reference date and time of the snapshot the table shows. */
+export function renderFreshness({ asOf, refreshedAt, specVersion }) {
+  const el = $("freshness");
+  if (!asOf && !refreshedAt) {
+    el.textContent = "No refresh has run yet.";
+    return;
+  }
+  el.replaceChildren(
+    "Data as of ",
+    h("strong", {}, asOf || "—"),
+    refreshedAt ? ` · refreshed ${dateTime(refreshedAt)}` : "",
+    specVersion != null ? ` · thresholds v${specVersion}` : "",
+  );
+}

@@ -1,0 +1,99 @@
+// Page state <-> URL query string. The URL is the single source of truth: every change goes
+// through `navigate`, and reload, back/forward and pasted links restore the same view.
+// Parameter names are the API's own, so the list/summary/facets/export calls reuse them.
+
+export const FILTER_KEYS = [
+  "classification", "search", "product_type", "vendor", "tag",
+  "launched_from", "launched_to", "is_active",
+];
+export const TIERS = ["top_riser", "winner", "banana", "archive_candidate"];
+export const PAGE_SIZES = [25, 50, 100, 200];
+export const PERIODS = [7, 30, 90];
+const DEFAULTS = { page: 1, pageSize: 50, period: 30 };
+const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+function posInt(value, fallback) {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 1 ? n : fallback;
+}
+
+/** Parse a query string into a complete, sanitised state object. */
+export function parseState(search) {
+  const q = new URLSearchParams(search);
+  const one = (k) => (q.get(k) ?? "").trim();
+  const date = (k) => (DATE_RE.test(one(k)) ? one(k) : "");
+  const classification = TIERS.includes(one("classification")) ? one("classification") : "";
+  const pageSize = PAGE_SIZES.includes(Number(one("pageSize"))) ? Number(one("pageSize")) : DEFAULTS.pageSize;
+  const period = PERIODS.includes(Number(one("period"))) ? Number(one("period")) : DEFAULTS.period;
+  return {
+    classification,
+    search: q.get("search") ?? "",
+    product_type: one("product_type"),
+    vendor: one("vendor"),
+    tag: [...new Set(q.getAll("tag").filter(Boolean))].sort(),
+    launched_from: date("launched_from"),
+    launched_to: date("launched_to"),
+    is_active: ["true", "false"].includes(one("is_active")) ? one("is_active") : "",
+    sort: one("sort"),
+    order: ["asc", "desc"].includes(one("order")) ? one("order") : "",
+    page: posInt(one("page"), DEFAULTS.page),
+    pageSize,
+    period,
+  };
+}
+
+/** Query parameters for `state`, leaving out empty values and defaults.
+ *  `keys` limits the output (e.g. FILTER_KEYS for the summary call). */
+export function toParams(state, { keys = null, omit = [], keepDefaults = false } = {}) {
+  const p = new URLSearchParams();
+  const wanted = (k) => (!keys || keys.includes(k)) && !omit.includes(k);
+  for (const k of FILTER_KEYS) {
+    if (!wanted(k)) continue;
+    if (k === "tag") state.tag.forEach((t) => p.append("tag", t));
+    else if (state[k] !== "" && state[k] != null) p.set(k, state[k]);
+  }
+  if (wanted("sort") && state.sort) {
+    p.set("sort", state.sort);
+    if (state.order) p.set("order", state.order);
+  }
+  for (const k of ["page", "pageSize", "period"]) {
+    if (wanted(k) && (keepDefaults || state[k] !== DEFAULTS[k])) p.set(k, String(state[k]));
+  }
+  return p;
+}
+
+export function queryString(params) {
+  const s = params.toString();
+  return s ? `?${s}` : "";
+}
+
+export function hasFilters(state) {
+  return FILTER_KEYS.some((k) => (k === "tag" ? state.tag.length > 0 : state[k] !== ""));
+}
+
+let listener = () => {};
+
+/** Register the function that renders a state; called now and on every history move. */
+export function onStateChange(fn) {
+  listener = fn;
+  window.addEventListener("popstate", () => listener(parseState(location.search), { fromHistory: true }));
+}
+
+export function current() {
+  return parseState(location.search);
+}
+
+/** Apply `changes` to the current state, record it in history and render it.
+ *  A filter change goes back to page 1 unless `page` is part of the change. */
+export function navigate(changes, { replace = false } = {}) {
+  const before = current();
+  const next = { ...before, ...changes };
+  if (!("page" in changes) && Object.keys(changes).some((k) => FILTER_KEYS.includes(k) || k === "pageSize")) {
+    next.page = 1;
+  }
+  const url = `${location.pathname}${queryString(toParams(next))}`;
+  if (url === `${location.pathname}${location.search}`) return;
+  if (replace) history.replaceState(null, "", url);
+  else history.pushState(null, "", url);
+  listener(parseState(location.search), { fromHistory: false });
+}

@@ -1,0 +1,205 @@
+// The thresholds dialog: current values, validation, a live preview of the tier counts the
+// proposed values would give, save with If-Match (editors), the pending state and "refresh now".
+
+import { post, request } from "./api.js";
+import { debounce, h, int } from "./format.js";
+import { startRun } from "./runs.js";
+
+const $ = (id) => document.getElementById(id);
+const PATH = "/api/performance-metrics/settings/classification";
+const FIELDS = [
+  { name: "top_riser_7_day_threshold", label: "Top riser: units in first 7 days", hint: "A product is a top riser at or above this many net units in its first 7 days…" },
+  { name: "top_riser_14_day_threshold", label: "Top riser: units in first 14 days", hint: "…or at or above this many in its first 14 days." },
+  { name: "winner_30_day_threshold", label: "Winner: units in last 30 days", hint: "A winner sold at least this many net units in the last 30 days." },
+  { name: "banana_count", label: "Banana count", hint: "How many products, fewest lifetime units first, are bananas." },
+];
+const PREVIEW_ROWS = [
+  ["top_riser", "Top risers", "top_risers"],
+  ["winner", "Winners", "winners"],
+  ["banana", "Bananas", "bananas"],
+  ["archive_candidate", "Archive candidates", "archive_candidates"],
+];
+const MAX = 1e12;
+
+let settings = null;
+let etag = null;
+let canEdit = false;
+let nowCounts = null;
+let previewSeq = 0;
+let hooks = { onSaved: () => {}, onError: () => {} };
+
+export function initThresholds(opts) {
+  canEdit = opts.canEdit;
+  hooks = opts;
+  const dialog = $("thresholds");
+  $("th-fields").replaceChildren(...FIELDS.map(field));
+  $("open-thresholds").addEventListener("click", open);
+  $("th-close").addEventListener("click", () => dialog.close());
+  $("th-save").hidden = !canEdit;
+  $("th-refresh").hidden = !canEdit;
+  $("th-refresh").addEventListener("click", async () => {
+    const run = await startRun("/api/performance-metrics/refresh", "Refresh");
+    if (run) $("th-status").textContent = "Refresh started; the new thresholds apply when it finishes.";
+  });
+  const preview = debounce(runPreview, 250);
+  $("th-fields").addEventListener("input", () => {
+    validate();
+    preview();
+  });
+  $("thresholds-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    save();
+  });
+}
+
+function field({ name, label, hint }) {
+  const id = `th-${name}`;
+  return h("div", { class: "th-field" },
+    h("label", { for: id }, label),
+    h("input", { id, name, type: "number", min: "0", step: "1", inputmode: "numeric", required: true, readonly: !canEdit,
+      "aria-describedby": `${id}-hint ${id}-error` }),
+    h("small", { id: `${id}-hint`, class: "hint" }, hint),
+    h("small", { id: `${id}-error`, class: "error", "aria-live": "polite" }));
+}
+
+async function open() {
+  const dialog = $("thresholds");
+  $("th-error").textContent = "";
+  $("th-status").textContent = canEdit ? "" : "Read only: your token is a viewer; an editor can change thresholds.";
+  try {
+    await loadSettings();
+  } catch (err) {
+    hooks.onError(err.message);
+    return;
+  }
+  dialog.showModal();
+  $(`th-${FIELDS[0].name}`).focus();
+  runPreview();
+}
+
+export async function loadSettings() {
+  const { data, response } = await request(PATH);
+  settings = data;
+  etag = response.headers.get("ETag");
+  for (const { name } of FIELDS) {
+    const input = $(`th-${name}`);
+    input.value = String(data[name]);
+    input.setAttribute("aria-invalid", "false");
+    $(`th-${name}-error`).textContent = "";
+  }
+  renderPending();
+  return data;
+}
+
+export function setCurrentCounts(summary) {
+  nowCounts = summary;
+}
+
+function renderPending() {
+  const pending = Boolean(settings?.pending);
+  $("th-pending").hidden = !pending;
+  if (pending) {
+    $("th-pending-text").textContent =
+      `Version ${settings.version} is saved and pending until the next refresh; ` +
+      `the table still shows version ${settings.applied_version ?? "—"}.`;
+  }
+}
+
+/** Values from the inputs, or null with messages shown next to the bad ones. */
+function validate() {
+  const values = {};
+  let ok = true;
+  for (const { name } of FIELDS) {
+    const input = $(`th-${name}`);
+    const raw = input.value.trim();
+    let msg = "";
+    if (raw === "") msg = "Enter a number.";
+    else if (!/^-?\d+$/.test(raw)) msg = "Use a whole number.";
+    else if (Number(raw) < 0) msg = "Must be 0 or more.";
+    else if (Number(raw) > MAX) msg = "That is too large.";
+    $(`th-${name}-error`).textContent = msg;
+    input.setAttribute("aria-invalid", msg ? "true" : "false");
+    if (msg) ok = false;
+    else values[name] = Number(raw);
+  }
+  $("th-save").disabled = !ok;
+  return ok ? values : null;
+}
+
+function countOf(obj, tier, plural) {
+  if (!obj) return null;
+  const src = obj.counts ?? obj;
+  return src[tier] ?? src[plural] ?? null;
+}
+
+async function runPreview() {
+  const values = validate();
+  const seq = ++previewSeq;
+  if (!values) {
+    renderPreview(null);
+    return;
+  }
+  try {
+    const { data } = await post(`${PATH}/preview`, values);
+    if (seq === previewSeq) renderPreview(data);
+  } catch (err) {
+    if (seq !== previewSeq) return;
+    renderPreview(null);
+    showFieldErrors(err);
+  }
+}
+
+function renderPreview(data) {
+  $("th-preview").replaceChildren(...PREVIEW_ROWS.map(([tier, label, plural]) => {
+    const now = countOf(nowCounts, tier, plural);
+    const next = countOf(data, tier, plural);
+    const delta = now != null && next != null ? next - now : null;
+    return h("tr", { dataset: { tier } },
+      h("th", { scope: "row" }, label),
+      h("td", { class: "num" }, int(now)),
+      h("td", { class: "num preview-value" }, next == null ? "—" : int(next),
+        delta ? h("span", { class: delta > 0 ? "up" : "down" }, ` (${delta > 0 ? "+" : ""}${int(delta)})`) : null));
+  }));
+}
+
+/** Put API validation messages (422 details) next to the fields they name. */
+function showFieldErrors(err) {
+  const details = err.details;
+  const list = Array.isArray(details) ? details : details?.errors || [];
+  let placed = false;
+  for (const d of list) {
+    const name = Array.isArray(d.loc) ? d.loc.at(-1) : d.field;
+    const slot = name && document.getElementById(`th-${name}-error`);
+    if (slot) {
+      slot.textContent = d.msg || d.message;
+      $(`th-${name}`).setAttribute("aria-invalid", "true");
+      placed = true;
+    }
+  }
+  if (!placed) $("th-error").textContent = err.message;
+}
+
+async function save() {
+  if (!canEdit) return;
+  const values = validate();
+  if (!values) return;
+  $("th-error").textContent = "";
+  $("th-save").disabled = true;
+  try {
+    const { data, response } = await request(PATH, { method: "PUT", body: values, headers: etag ? { "If-Match": etag } : {} });
+    settings = data;
+    etag = response.headers.get("ETag") || etag;
+    renderPending();
+    $("th-status").textContent = `Saved as version ${data.version}.`;
+    hooks.onSaved(data);
+  } catch (err) {
+    if (err.status === 412) {
+      await loadSettings().catch(() => {});
+      $("th-error").textContent = `${err.message} The latest values are shown; check them and save again.`;
+    } else {
+      showFieldErrors(err);
+    }
+  } finally {
+    $("th-save").disabled = false;
+  }
+}
