@@ -32,11 +32,11 @@ class ClassificationSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    top_riser_7_day_threshold: int = Field(default=60, ge=0, le=10**12)
+    top_riser_7_day_threshold: int = Field(default=400, ge=0, le=10**12)
     """Net units in the first 7 days from launch that make a top riser."""
-    top_riser_14_day_threshold: int = Field(default=100, ge=0, le=10**12)
+    top_riser_14_day_threshold: int = Field(default=550, ge=0, le=10**12)
     """Net units in the first 14 days from launch that make a top riser."""
-    winner_30_day_threshold: int = Field(default=150, ge=0, le=10**12)
+    winner_30_day_threshold: int = Field(default=75, ge=0, le=10**12)
     """Net units in the last 30 days that make a winner."""
     banana_count: int = Field(default=100, ge=0, le=10**9)
     """How many products, lowest lifetime net units first, are bananas."""
@@ -78,7 +78,7 @@ def metrics_sql(products: str, daily_sales: str) -> str:
     """
     return f"""
         WITH first_sale AS (
-            SELECT artifact_id, MIN(day) AS first_day FROM {daily_sales} WHERE orders > 0 GROUP BY 1
+            SELECT artifact_id, MIN(day) AS first_day FROM {daily_sales} GROUP BY 1
         ),
         launched AS (
             SELECT p.*,
