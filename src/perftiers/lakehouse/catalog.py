@@ -13,7 +13,7 @@ import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.table import Table
-from pyiceberg.transforms import DayTransform
+from pyiceberg.transforms import MonthTransform
 
 from perftiers.lakehouse import schemas
 from perftiers.settings import Settings
@@ -77,8 +77,11 @@ def load(settings: Settings, ident: tuple[str, str]) -> Table:
     except TableAlreadyExistsError:
         return cat.load_table(ident)
     if ident == ORDER_LINES:
+        # Month, not day: PyIceberg 0.12 splits a write by filtering the whole batch once per
+        # partition (2.3 s of a 1M-line sync with ~730 day partitions, 0.1 s with 24 months), and
+        # day partitions of a small store are ~1,400-row files. Month still prunes date ranges.
         with table.update_spec() as spec:
-            spec.add_field("ordered_at", DayTransform(), "ordered_day")
+            spec.add_field("ordered_at", MonthTransform(), "ordered_month")
     return table
 
 
