@@ -55,6 +55,16 @@ performance_override = sa.Table(
     sa.Column("updated_by", sa.String(200), nullable=False),
 )
 
+api_session = sa.Table(
+    "api_session",
+    metadata,
+    sa.Column("id_hash", sa.String(128), primary_key=True),
+    sa.Column("token_id", sa.Integer, nullable=False),
+    sa.Column("csrf_hash", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 schedule_claim = sa.Table(
     "schedule_claim",
     metadata,

@@ -1,0 +1,105 @@
+"""Manual changes to `measurement.performance` (the API's POST / PUT / DELETE).
+
+Under the pipeline lock (so no sync or refresh interleaves): save the change as an override
+(`perftiers.metadata.overrides`, which later refreshes apply again), then rewrite the table in
+one overwrite commit: load the current rows, apply the change, reclassify every row with
+`refresh.mart.classified_arrow` using the spec version the rows were classified with (the
+applied spec, never a pending one), so flags and banana ranks keep the SPEC invariant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from perftiers import duck
+from perftiers.errors import Conflict, NotFound
+from perftiers.lakehouse import catalog
+from perftiers.metadata import artifacts, locks, overrides
+from perftiers.metadata.db import engine_for
+from perftiers.refresh.mart import classified_arrow, today, write_table
+from perftiers.settings import Settings
+
+
+def create(settings: Settings, artifact_id: str, fields: dict[str, Any], by: str) -> int | None:
+    """Add a row (409 if it exists); returns the new snapshot id."""
+    return _change(settings, overrides.Override(artifact_id, fields), by, must_exist=False)
+
+
+def update(settings: Settings, artifact_id: str, fields: dict[str, Any], by: str) -> int | None:
+    """Set the given fields of an existing row (404 if absent)."""
+    return _change(settings, overrides.Override(artifact_id, fields), by, must_exist=True)
+
+
+def delete(settings: Settings, artifact_id: str, by: str) -> int | None:
+    """Remove a row (404 if absent); it stays removed across refreshes until the override goes."""
+    return _change(settings, overrides.Override(artifact_id, {}, deleted=True), by, must_exist=True)
+
+
+def applied_spec_version(engine: sa.Engine) -> int | None:
+    """The spec version the latest refresh applied, if any refresh ran."""
+    art = artifacts.latest(engine, artifacts.MART_REFRESH)
+    return int(art.body["spec_version"]) if art and "spec_version" in art.body else None
+
+
+def _change(settings: Settings, change: overrides.Override, by: str, *, must_exist: bool) -> int | None:
+    engine = engine_for(settings.resolved_database_url)
+    with locks.held(engine, lease_seconds=settings.lock_lease_seconds):
+        table = catalog.load(settings, catalog.PERFORMANCE)
+        con = duck.connect(settings)
+        try:
+            con.register("performance_arrow", table.scan().to_arrow())
+            con.execute("CREATE TABLE performance AS SELECT * FROM performance_arrow")
+            con.unregister("performance_arrow")
+            exists = con.execute("SELECT COUNT(*) FROM performance WHERE artifact_id = ?",
+                                 [change.artifact_id]).fetchone()[0] > 0
+            if must_exist and not exists:
+                raise NotFound(f"no performance metric with artifact_id {change.artifact_id!r}",
+                               details={"artifact_id": change.artifact_id})
+            if not must_exist and exists:
+                raise Conflict(f"a performance metric with artifact_id {change.artifact_id!r} already exists; "
+                               "use PUT to change it", details={"artifact_id": change.artifact_id})
+            spec_version, as_of, refreshed_at = con.execute(
+                "SELECT MAX(spec_version), MAX(as_of), MAX(refreshed_at) FROM performance"
+            ).fetchone()
+            if spec_version is None:
+                spec_version = applied_spec_version(engine) or artifacts.current_spec(engine)[0]
+            spec = artifacts.spec_at(engine, int(spec_version))
+            previous = _stored(engine, change.artifact_id)
+            overrides.save(engine, change, updated_by=by)
+            try:
+                overrides.apply(con, "performance", [change])
+                data = classified_arrow(con, "performance", spec, int(spec_version),
+                                        _as_date(as_of) or today(settings),
+                                        refreshed_at or datetime.now(timezone.utc))
+                props = {"perftiers.run_id": f"manual-{uuid.uuid4().hex[:12]}",
+                         "perftiers.spec_version": str(spec_version),
+                         "perftiers.change": "delete" if change.deleted else "upsert",
+                         "perftiers.artifact_id": change.artifact_id[:200]}
+                return write_table(settings, catalog.PERFORMANCE, data, props)
+            except BaseException:
+                _restore(engine, change.artifact_id, previous)
+                raise
+        finally:
+            con.close()
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def _stored(engine: sa.Engine, artifact_id: str) -> overrides.Override | None:
+    with engine.connect() as conn:
+        return overrides.get(conn, artifact_id)
+
+
+def _restore(engine: sa.Engine, artifact_id: str, previous: overrides.Override | None) -> None:
+    """Put the override back as it was when the table rewrite failed."""
+    overrides.remove(engine, artifact_id)
+    if previous is not None:
+        overrides.save(engine, previous, updated_by="restore")

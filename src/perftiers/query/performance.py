@@ -1,0 +1,178 @@
+"""Reads of `measurement.performance` for the API: list, one row, summary, facets, preview, export.
+
+Every function takes the request's `Snapshot` and cursor; filters come from `query.filters`,
+tier rules and reasons from `perftiers.rules`. Counts and summaries are cached per snapshot
+and filter, so paging through a result costs one page query.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any, Iterator
+
+import duckdb
+import pyarrow as pa
+
+from perftiers import rules
+from perftiers.lakehouse import schemas
+from perftiers.query import filters as flt
+from perftiers.query.snapshot import Snapshot
+
+PUBLIC_COLUMNS = tuple(schemas.PERFORMANCE.names)
+SELECT_COLUMNS = ", ".join(PUBLIC_COLUMNS)
+FLAGS = tuple(rules.FLAG_OF_TIER.items())
+
+
+def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Rows of the last query (through Arrow: DuckDB's own TIMESTAMPTZ conversion needs pytz)."""
+    return cur.fetch_arrow_table().to_pylist()
+
+
+def to_item(row: dict[str, Any], spec_of: Any) -> dict[str, Any]:
+    """A stored row as the API shows it: numbers as JSON numbers, flags listed, reasons added."""
+    item = {k: row[k] for k in PUBLIC_COLUMNS}
+    for k in ("revenue_last_30_days", "lifetime_revenue"):
+        if isinstance(item[k], Decimal):
+            item[k] = float(item[k])
+    item["tags"] = list(item["tags"] or [])
+    item["classifications"] = [tier for tier, flag in FLAGS if row[flag]]
+    item["reasons"] = rules.reasons(row, spec_of(row["spec_version"]))
+    return item
+
+
+def total(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues) -> int:
+    def compute() -> int:
+        where, params = flt.where(values)
+        return cur.execute(f"SELECT COUNT(*) FROM {s.performance} WHERE {where}", params).fetchone()[0]
+
+    if not values.values:
+        return s.row_count
+    return s.cache.get_or_compute(("total", values.key), compute)
+
+
+def page(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues, *, sort: str | None,
+         order: str | None, page_no: int, page_size: int, spec_of: Any) -> dict[str, Any]:
+    n = total(s, cur, values)
+    items: list[dict[str, Any]] = []
+    offset = (page_no - 1) * page_size
+    if offset < n:
+        where, params = flt.where(values)
+        cur.execute(
+            f"SELECT * FROM {s.performance} WHERE {where} ORDER BY {flt.order_by(sort, order)} LIMIT ? OFFSET ?",
+            [*params, page_size, offset],
+        )
+        items = [to_item(r, spec_of) for r in _dicts(cur)]
+    return {"items": items, "page": page_no, "pageSize": page_size, "total": n,
+            "totalPages": math.ceil(n / page_size) if n else 0}
+
+
+def one(s: Snapshot, cur: duckdb.DuckDBPyConnection, artifact_id: str, spec_of: Any) -> dict[str, Any] | None:
+    cur.execute(f"SELECT * FROM {s.performance} WHERE artifact_id = ?", [artifact_id])
+    rows = _dicts(cur)
+    return to_item(rows[0], spec_of) if rows else None
+
+
+def summary(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues) -> dict[str, int]:
+    def compute() -> dict[str, int]:
+        where, params = flt.where(values)
+        row = cur.execute(
+            f"""SELECT COUNT(*), COUNT(*) FILTER (WHERE is_top_riser), COUNT(*) FILTER (WHERE is_winner),
+                       COUNT(*) FILTER (WHERE is_banana), COUNT(*) FILTER (WHERE is_archive),
+                       COALESCE(SUM(aggregate_measurement_value), 0), COALESCE(SUM(sales_last_30_days), 0)
+                FROM {s.performance} WHERE {where}""",
+            params,
+        ).fetchone()
+        keys = ("total_artifacts", "top_risers", "winners", "bananas", "archive_candidates",
+                "aggregate_measurement_total", "sales_last_30_days")
+        return dict(zip(keys, (int(v) for v in row)))
+
+    return dict(s.cache.get_or_compute(("summary", values.key), compute))
+
+
+def _value_counts(s: Snapshot, cur: duckdb.DuckDBPyConnection, column: str, values: flt.FilterValues,
+                  limit: int = 1000) -> list[dict[str, Any]]:
+    where, params = flt.where(values)
+    rows = cur.execute(
+        f"SELECT {column} AS value, COUNT(*) AS n FROM {s.performance} WHERE {where} AND {column} IS NOT NULL "
+        f"GROUP BY 1 ORDER BY n DESC, value LIMIT {int(limit)}",
+        params,
+    ).fetchall()
+    return [{"value": v, "count": n} for v, n in rows]
+
+
+def _tag_counts(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues) -> list[tuple[str, int]]:
+    where, params = flt.where(values)
+    return cur.execute(
+        f"SELECT tag, COUNT(*) AS n FROM (SELECT DISTINCT artifact_id, unnest(tags) AS tag FROM {s.performance} "
+        f"WHERE {where}) GROUP BY 1 ORDER BY 1 LIMIT 5000",
+        params,
+    ).fetchall()
+
+
+def facets(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues) -> dict[str, Any]:
+    """Counts per product type, vendor, tag (by category), tier and active state.
+
+    Each facet is counted under every current filter except its own (for a tag category: except
+    that category's tags), so the other choices of a facet stay visible with honest counts.
+    """
+
+    def compute() -> dict[str, Any]:
+        chosen_tags: list[str] = values.get("tag") or []
+        groups = flt.tag_groups(chosen_tags)
+        counts: dict[str, dict[str, int]] = {}
+        for tag, n in _tag_counts(s, cur, values):
+            if flt.tag_category(tag) not in groups:
+                counts.setdefault(flt.tag_category(tag), {})[tag] = n
+        for category in groups:
+            others = [t for c, ts in groups.items() if c != category for t in ts]
+            for tag, n in _tag_counts(s, cur, values.with_tags(others)):
+                if flt.tag_category(tag) == category:
+                    counts.setdefault(category, {})[tag] = n
+        tags = [
+            {"category": category,
+             "values": [{"value": t.split(":", 1)[1] if ":" in t else t, "tag": t, "count": n}
+                        for t, n in sorted(tags_.items())]}
+            for category, tags_ in sorted(counts.items(), key=lambda kv: (kv[0] == "", kv[0]))
+        ]
+        tier_counts = summary(s, cur, values.without("classification"))
+        active = _value_counts(s, cur, "is_active", values.without("is_active"))
+        return {
+            "product_types": _value_counts(s, cur, "product_type", values.without("product_type")),
+            "vendors": _value_counts(s, cur, "vendor", values.without("vendor")),
+            "tags": tags,
+            "classifications": [
+                {"value": "top_riser", "count": tier_counts["top_risers"]},
+                {"value": "winner", "count": tier_counts["winners"]},
+                {"value": "banana", "count": tier_counts["bananas"]},
+                {"value": "archive_candidate", "count": tier_counts["archive_candidates"]},
+            ],
+            "is_active": [{"value": bool(a["value"]), "count": a["count"]} for a in active],
+            "total": total(s, cur, values),
+        }
+
+    return s.cache.get_or_compute(("facets", values.key), compute)
+
+
+def preview(s: Snapshot, cur: duckdb.DuckDBPyConnection, spec: rules.ClassificationSpec) -> dict[str, int]:
+    """Tier counts `spec` would give on the served metrics (nothing is saved)."""
+    sql = rules.tier_counts_sql(f"({rules.classify_sql(s.performance)})")
+    row = cur.execute(sql, rules.spec_params(spec)).fetchone()
+    return dict(zip(("total", "top_riser", "winner", "banana", "archive_candidate"), (int(v) for v in row)))
+
+
+def current_counts(s: Snapshot, cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    row = cur.execute(rules.tier_counts_sql(s.performance)).fetchone()
+    return dict(zip(("total", "top_riser", "winner", "banana", "archive_candidate"), (int(v) for v in row)))
+
+
+def export_batches(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues, *,
+                   sort: str | None, order: str | None, batch_rows: int = 10_000) -> Iterator[pa.RecordBatch]:
+    """Every matching row in the requested order, as Arrow batches in the PERFORMANCE schema."""
+    where, params = flt.where(values)
+    cur.execute(
+        f"SELECT {SELECT_COLUMNS} FROM {s.performance} WHERE {where} ORDER BY {flt.order_by(sort, order)}", params
+    )
+    reader = cur.fetch_record_batch(batch_rows)
+    for batch in reader:
+        yield batch
