@@ -1,0 +1,102 @@
+"""`create_app(settings)`: the FastAPI app of `perftiers serve` (no settings are read at import)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+import perftiers
+from perftiers.api import errors, middleware
+from perftiers.api.deps import SpecCache
+from perftiers.api.models import ERROR_RESPONSES
+from perftiers.api.routes import analytics, auth, health, metrics, runs, web
+from perftiers.api.routes import settings as settings_routes
+from perftiers.api.security import require
+from perftiers.query.engine import QueryEngine
+from perftiers.query.filters import FILTERS, SORTS
+from perftiers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Product performance tiers for e-commerce brands: which products are winners and top
+risers, which are bananas and archive candidates.
+
+**Auth.** Send `Authorization: Bearer <token>` (create one with `perftiers token create --role viewer`).
+Browsers sign in with `/login?token=...` or `POST /api/session`; cookie-authenticated writes need the
+`X-CSRF-Token` header equal to the `perftiers_csrf` cookie. Roles: viewer reads; editor also writes rows,
+thresholds and runs; admin also manages tokens.
+
+**Errors** are `{"error": {"code", "message", "details"}}`: 400 bad parameter, 401, 403, 404, 409 conflict or
+a run in progress, 412 stale `If-Match`, 413 body over 1 MiB, 422 invalid body.
+
+**Snapshots.** Reads answer from the current Iceberg snapshot, named in the `X-Snapshot-Id` header
+(`X-Raw-Snapshot-Id` for the raw order lines behind commerce analytics).
+"""
+
+
+def _filters_doc() -> str:
+    rows = "\n".join(f"| `{f.param}` | `{f.sql}` | {f.description} |" for f in FILTERS)
+    sorts = ", ".join(f"`{s.param}`" for s in SORTS)
+    return f"\n\n**List filters** (one table drives validation, SQL and these docs):\n\n| param | SQL | meaning |\n|---|---|---|\n{rows}\n\n**Sortable columns:** {sorts}.\n"
+
+
+def create_app(settings: Settings, *, engine: QueryEngine | None = None, scheduler: bool = False,
+               check_interval: float = 1.0) -> FastAPI:
+    """The app. With `scheduler=True` the lifespan also runs the scheduled sync and refresh."""
+    query_engine = engine or QueryEngine(settings, check_interval=check_interval)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        query_engine.start()
+        sched = None
+        if scheduler:
+            from perftiers.scheduler import Scheduler
+
+            sched = Scheduler(settings, on_done=lambda name: _reload(query_engine))
+            sched.start()
+        app.state.scheduler = sched
+        try:
+            yield
+        finally:
+            if sched is not None:
+                sched.stop()
+            query_engine.stop()
+
+    app = FastAPI(
+        title="perftiers",
+        version=perftiers.__version__ if hasattr(perftiers, "__version__") else "0.1.0",
+        description=DESCRIPTION + _filters_doc(),
+        lifespan=lifespan,
+        max_body_size=middleware.MAX_BODY_BYTES,
+    )
+    app.state.settings = settings
+    app.state.engine = query_engine
+    app.state.specs = SpecCache()
+    app.state.scheduler = None
+    errors.install(app)
+    app.add_middleware(middleware.CatchAll)
+    app.add_middleware(middleware.BodyLimit)
+    app.add_middleware(middleware.AccessLogAndHeaders)
+
+    protected = dict(dependencies=[Depends(require("viewer"))], responses=ERROR_RESPONSES)
+    app.include_router(health.router)
+    app.include_router(auth.router, responses=ERROR_RESPONSES)
+    app.include_router(analytics.router, **protected)
+    app.include_router(metrics.collection, **protected)
+    app.include_router(settings_routes.router, **protected)
+    app.include_router(runs.router, **protected)
+    app.include_router(metrics.items, **protected)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR, check_dir=False), name="static")
+    return app
+
+
+def _reload(engine: QueryEngine) -> None:
+    try:
+        engine.check(force=True)
+    except Exception as exc:
+        log.warning("reload after scheduled run failed: %s", exc)

@@ -1,0 +1,105 @@
+"""One error shape for every response: `{"error": {"code", "message", "details"}}`.
+
+    PerftiersError subclasses        their own status and code (perftiers.errors)
+    ├── Unauthorized (401)           no or invalid token / session
+    ├── Forbidden (403)              role too low, or a cookie write without the CSRF header
+    ├── PayloadTooLarge (413)        request body over the limit
+    └── NotReady (503)               the query engine has no snapshot yet (perftiers.query.engine)
+    HTTPException                    404 unknown path, 405 method not allowed, ...
+    RequestValidationError           400 for query, path and header parameters; 422 for bodies
+    anything else                    500 with a generic message; the traceback goes to the log only
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from perftiers.errors import PerftiersError
+
+log = logging.getLogger("perftiers.api")
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 412: "precondition_failed",
+              413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
+              429: "too_many_requests", 500: "internal", 503: "not_ready"}
+
+
+class Unauthorized(PerftiersError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(PerftiersError):
+    status_code = 403
+    code = "forbidden"
+
+
+class PayloadTooLarge(PerftiersError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, "details": details}}, status_code=status,
+                        headers=headers)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Where and why, never the rejected input (it may be huge or a secret)."""
+    out = []
+    for e in exc.errors():
+        out.append({"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+                    "type": str(e.get("type", ""))})
+    return out
+
+
+async def _perftiers_error(request: Request, exc: PerftiersError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    if exc.status_code >= 500:
+        log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    return error_response(exc.status_code, exc.code, exc.message, _jsonable(exc.details), headers)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        message = f"no route for {request.method} {request.url.path}"
+    return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    details = _validation_details(exc)
+    in_body = any(d["loc"] and d["loc"][0] == "body" for d in details)
+    if in_body:
+        return error_response(422, "validation_failed", "The request body is not valid.", details)
+    fields = ", ".join(sorted({d["loc"][-1] for d in details if d["loc"]}))
+    return error_response(400, "bad_request", f"Invalid request parameter(s): {fields}.", details)
+
+
+def internal_error() -> JSONResponse:
+    return error_response(500, "internal", "Internal server error; the details are in the server log.")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(PerftiersError, _perftiers_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    # Any other exception: perftiers.api.middleware.CatchAll answers 500 and logs the traceback.

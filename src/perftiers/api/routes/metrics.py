@@ -1,0 +1,214 @@
+"""`/api/performance-metrics`: list, summary, facets, schema, export, one row, create/update/delete.
+
+Reads answer from the query engine's current snapshot (`X-Snapshot-Id` names it). Writes go
+through `perftiers.query.edits` (pipeline lock, override, one overwrite commit), then the engine
+loads the new snapshot before answering, so the caller reads its own write.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Iterator, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi.responses import StreamingResponse
+
+from perftiers.api import models
+from perftiers.api.deps import EditorDep, EngineDep, MetaDbDep, ReaderDep, SettingsDep, ViewerDep
+from perftiers.errors import NotFound
+from perftiers.metadata import overrides
+from perftiers.query import edits
+from perftiers.query import filters as flt
+from perftiers.query import performance as perf
+
+MAX_PAGE_SIZE = 500
+ListFilters = Annotated[flt.FilterValues, Depends(flt.filter_dependency())]
+SummaryFilters = Annotated[flt.FilterValues, Depends(flt.filter_dependency(exclude=("classification",)))]
+Sort = Annotated[flt.SortParam | None, Query(description="Column to sort by; ties by artifact_id. "
+                                                          "Default: nominal_classification DESC, "
+                                                          "aggregate_measurement_value DESC, artifact_id.")]
+Order = Annotated[flt.OrderParam | None, Query(description="asc or desc (default asc with `sort`).")]
+
+collection = APIRouter(prefix="/api/performance-metrics", tags=["performance metrics"])
+items = APIRouter(prefix="/api/performance-metrics", tags=["performance metrics"])
+
+
+@collection.get("", response_model=models.PerformanceMetricPage, summary="List performance metrics")
+def list_metrics(
+    _: ViewerDep,
+    reader: ReaderDep,
+    values: ListFilters,
+    sort: Sort = None,
+    order: Order = None,
+    page: Annotated[int, Query(ge=1, le=10**9, description="Page number, from 1.")] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE, description="Rows per page.")] = 50,
+) -> dict:
+    return perf.page(reader.snapshot, reader.cur, values, sort=sort, order=order, page_no=page,
+                     page_size=page_size, spec_of=reader.spec_of)
+
+
+@collection.post("", response_model=models.PerformanceMetric, status_code=status.HTTP_201_CREATED,
+                 summary="Create a performance metric (kept as a manual override)")
+def create_metric(principal: EditorDep, body: models.MetricCreate, settings: SettingsDep, engine: EngineDep,
+                  db: MetaDbDep, response: Response) -> dict:
+    fields = body.changes()
+    fields.pop("artifact_id", None)
+    edits.create(settings, body.artifact_id, fields, by=principal.name)
+    return _reload_and_get(engine, db, body.artifact_id, response)
+
+
+@collection.get("/stats/summary", response_model=models.PerformanceSummary, summary="Tier counts and totals")
+def summary(_: ViewerDep, reader: ReaderDep, values: SummaryFilters) -> dict:
+    return perf.summary(reader.snapshot, reader.cur, values)
+
+
+@collection.get("/facets", response_model=models.Facets, summary="Filter choices with counts")
+def facets(_: ViewerDep, reader: ReaderDep, values: ListFilters) -> dict:
+    """Counts of each facet under every current filter except the facet's own."""
+    return perf.facets(reader.snapshot, reader.cur, values)
+
+
+@collection.get("/schema", response_model=models.ListSchema, summary="The list filters and sortable columns")
+def schema(_: ViewerDep) -> dict:
+    return {**flt.describe(), "page_size_max": MAX_PAGE_SIZE}
+
+
+@collection.get("/export", summary="Every matching row as CSV or Parquet (streamed)",
+                response_class=StreamingResponse,
+                responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
+                                 "description": "All rows matching the filters, in the requested order."}})
+def export(
+    _: ViewerDep,
+    engine: EngineDep,
+    values: ListFilters,
+    sort: Sort = None,
+    order: Order = None,
+    format: Annotated[Literal["csv", "parquet"], Query(description="csv or parquet")] = "csv",
+) -> StreamingResponse:
+    ctx = engine.reading()
+    snapshot, cur = ctx.__enter__()
+    try:
+        batches = perf.export_batches(snapshot, cur, values, sort=sort, order=order)
+        body = _csv(batches) if format == "csv" else _parquet(batches)
+        first = next(body)  # run the query now, so errors become a proper response
+    except BaseException as exc:
+        ctx.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+
+    def stream() -> Iterator[bytes]:
+        try:
+            yield first
+            yield from body
+        finally:
+            ctx.__exit__(None, None, None)
+
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/vnd.apache.parquet"
+    name = f"performance-metrics-{snapshot.snapshot_id}.{format}"
+    return StreamingResponse(stream(), media_type=media, headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "X-Snapshot-Id": snapshot.snapshot_id})
+
+
+def _csv(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    sink = io.BytesIO()
+    writer = None
+    for batch in batches:
+        tags = pa.array([",".join(t) if t else "" for t in batch.column("tags").to_pylist()], pa.string())
+        batch = batch.set_column(batch.schema.get_field_index("tags"), "tags", tags)
+        if writer is None:
+            writer = pa_csv.CSVWriter(sink, batch.schema)
+        writer.write_batch(batch)
+        yield _drain(sink)
+    if writer is None:
+        schema = perf_schema_for_csv()
+        writer = pa_csv.CSVWriter(sink, schema)
+    writer.close()
+    yield _drain(sink)
+
+
+def perf_schema_for_csv() -> pa.Schema:
+    from perftiers.lakehouse import schemas
+
+    return schemas.PERFORMANCE.set(schemas.PERFORMANCE.get_field_index("tags"), pa.field("tags", pa.string()))
+
+
+def _parquet(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    from perftiers.lakehouse import schemas
+
+    sink = io.BytesIO()
+    writer = pq.ParquetWriter(sink, schemas.PERFORMANCE.remove_metadata(), compression="zstd")
+    for batch in batches:
+        writer.write_batch(batch.cast(schemas.PERFORMANCE.remove_metadata()))
+        yield _drain(sink)
+    writer.close()
+    yield _drain(sink)
+
+
+def _drain(sink: io.BytesIO) -> bytes:
+    data = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return data
+
+
+@collection.get("/overrides", response_model=models.OverrideList, summary="Manual changes kept across refreshes")
+def list_overrides(_: ViewerDep, db: MetaDbDep) -> dict:
+    return {"items": [{"artifact_id": o.artifact_id, "deleted": o.deleted, "fields": o.fields}
+                      for o in overrides.load_all(db)]}
+
+
+@collection.delete("/overrides/{artifact_id:path}", response_model=models.OverrideRemoved,
+                   summary="Stop keeping a manual change (the next refresh restores synced values)")
+def remove_override(_: EditorDep, artifact_id: str, db: MetaDbDep) -> dict:
+    if not overrides.remove(db, artifact_id):
+        raise NotFound(f"no manual change is kept for {artifact_id!r}", details={"artifact_id": artifact_id})
+    return {"artifact_id": artifact_id, "removed": True,
+            "message": "The manual change is no longer kept; the next refresh shows the synced values."}
+
+
+# -- one row (registered last: `{artifact_id:path}` would match the paths above) ---------------
+
+@items.get("/{artifact_id:path}", response_model=models.PerformanceMetric, summary="One performance metric")
+def get_metric(_: ViewerDep, reader: ReaderDep, artifact_id: str) -> dict:
+    row = perf.one(reader.snapshot, reader.cur, artifact_id, reader.spec_of)
+    if row is None:
+        raise NotFound(f"no performance metric with artifact_id {artifact_id!r}", details={"artifact_id": artifact_id})
+    return row
+
+
+@items.put("/{artifact_id:path}", response_model=models.PerformanceMetric,
+           summary="Update the given fields (kept as a manual override)")
+def update_metric(principal: EditorDep, artifact_id: str, body: models.MetricUpdate, settings: SettingsDep,
+                  engine: EngineDep, db: MetaDbDep, response: Response) -> dict:
+    fields = body.changes()
+    if not fields:
+        from perftiers.errors import ValidationFailed
+
+        raise ValidationFailed("Send at least one field to change.",
+                               details=[{"loc": ["body"], "msg": "no fields", "type": "missing"}])
+    edits.update(settings, artifact_id, fields, by=principal.name)
+    return _reload_and_get(engine, db, artifact_id, response)
+
+
+@items.delete("/{artifact_id:path}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+              summary="Delete (kept deleted across refreshes until the override is removed)")
+def delete_metric(principal: EditorDep, artifact_id: str, settings: SettingsDep, engine: EngineDep) -> Response:
+    edits.delete(settings, artifact_id, by=principal.name)
+    engine.check(force=True)
+    current = engine.current()
+    return Response(status_code=204, headers={"X-Snapshot-Id": current.snapshot_id if current else "none"})
+
+
+def _reload_and_get(engine, db, artifact_id: str, response: Response) -> dict:
+    from perftiers.api.deps import SpecCache
+
+    engine.check(force=True)
+    with engine.reading() as (snapshot, cur):
+        response.headers["X-Snapshot-Id"] = snapshot.snapshot_id
+        specs = SpecCache()
+        row = perf.one(snapshot, cur, artifact_id, lambda v: specs.get(db, v))
+    if row is None:  # a concurrent delete won the race
+        raise NotFound(f"no performance metric with artifact_id {artifact_id!r}")
+    return row

@@ -1,0 +1,101 @@
+"""Pipeline control: start a sync or a refresh (202 + run id; 409 while one runs), list runs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request, status
+
+from perftiers import jobs
+from perftiers.api import models
+from perftiers.api.deps import EditorDep, EngineDep, SettingsDep, ViewerDep
+from perftiers.errors import AlreadyRunning, BadRequest, NotFound
+from perftiers.query.engine import QueryEngine
+from perftiers.runs import telemetry
+from perftiers.settings import Settings
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["pipeline runs"])
+_RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+def _reload(engine: QueryEngine) -> None:
+    try:
+        engine.check(force=True)
+    except Exception as exc:  # the watcher will try again
+        log.warning("reload after run failed: %s", exc)
+
+
+def start_refresh(settings: Settings, engine: QueryEngine, trigger: str, as_of: date | None = None,
+                  background: bool = True) -> dict[str, Any]:
+    return jobs.refresh(settings, trigger=trigger, as_of=as_of, background=background,
+                        on_done=lambda record: _reload(engine))
+
+
+@router.post("/api/sync", response_model=models.RunStarted, status_code=status.HTTP_202_ACCEPTED,
+             responses={409: {"model": models.ErrorBody, "description": "A sync or refresh is running"}},
+             summary="Start a sync (then a refresh) in the background")
+def start_sync(
+    _: EditorDep,
+    settings: SettingsDep,
+    engine: EngineDep,
+    refresh: Annotated[bool, Query(description="Refresh the mart after a successful sync.")] = True,
+) -> dict:
+    def after_sync(record: dict[str, Any]) -> None:
+        if record.get("status") == "succeeded" and refresh:
+            try:
+                start_refresh(settings, engine, "manual", background=False)
+            except AlreadyRunning:
+                log.info("refresh after sync %s skipped: another run holds the lock", record["run_id"])
+            except Exception as exc:  # recorded in its own telemetry record
+                log.warning("refresh after sync %s failed: %s", record["run_id"], exc)
+        else:
+            _reload(engine)
+
+    record = jobs.sync(settings, trigger="manual", background=True, on_done=after_sync)
+    return {**record, "then_refresh": refresh}
+
+
+@router.post("/api/performance-metrics/refresh", response_model=models.RunStarted,
+             status_code=status.HTTP_202_ACCEPTED,
+             responses={409: {"model": models.ErrorBody, "description": "A sync or refresh is running"}},
+             summary="Start a mart refresh in the background")
+def start_mart_refresh(
+    _: EditorDep,
+    settings: SettingsDep,
+    engine: EngineDep,
+    as_of: Annotated[date | None, Query(description="Reference date D (default today, store timezone).")] = None,
+) -> dict:
+    if as_of is not None and not 1900 <= as_of.year <= 2200:
+        raise BadRequest("as_of must be between the years 1900 and 2200",
+                         details=[{"loc": ["query", "as_of"], "msg": "out of range"}])
+    return {**start_refresh(settings, engine, "manual", as_of), "then_refresh": False}
+
+
+@router.get("/api/sync/runs", response_model=models.RunList, summary="Recent sync and refresh runs, newest first")
+def list_runs(
+    _: ViewerDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="How many runs.")] = 10,
+    kind: Annotated[Literal["sync", "refresh"] | None, Query(description="Only this kind.")] = None,
+) -> dict:
+    return {"items": telemetry(settings).list(limit=limit, kind=kind)}
+
+
+@router.get("/api/sync/runs/{run_id}", response_model=models.RunRecord, summary="One run")
+def get_run(_: ViewerDep, settings: SettingsDep, run_id: Annotated[str, Path(max_length=200)]) -> dict:
+    record = telemetry(settings).get(run_id) if _RUN_ID.match(run_id) else None
+    if record is None:
+        raise NotFound(f"no run {run_id!r}", details={"run_id": run_id})
+    return record
+
+
+@router.get("/api/schedule", response_model=models.Schedule, summary="Scheduled jobs and their next runs")
+def schedule(_: ViewerDep, request: Request, settings: SettingsDep) -> dict:
+    from perftiers import scheduler
+
+    running = getattr(request.app.state, "scheduler", None)
+    return {"enabled": running is not None, "jobs": scheduler.describe(settings)}
