@@ -51,6 +51,8 @@ def sync_store(ctx: RunContext, source: Source) -> dict[str, Any]:
     finally:
         con.close()
     counts["rows_written"] = counts["products_written"] + counts["order_lines_written"]
+    if extract.on_committed is not None:
+        extract.on_committed()
     return {"counts": counts, "source": source.name}
 
 

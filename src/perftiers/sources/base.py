@@ -9,7 +9,7 @@ that could be written, so a bad input never changes a table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import pyarrow as pa
 
@@ -51,8 +51,12 @@ class StoreExtract:
     products: pa.Table
     order_lines: Callable[[], Iterator[pa.RecordBatch]]
     """Called once by the sync; yields batches in `schemas.ORDER_LINES`."""
-    counts: dict[str, int] = field(default_factory=dict)
-    """Extra counts for telemetry (e.g. unmapped lines)."""
+    counts: dict[str, Any] = field(default_factory=dict)
+    """Extra counts for telemetry (e.g. unmapped lines; a list of examples may ride along).
+    Read after `order_lines` is exhausted, so a source may fill it in while it yields."""
+    on_committed: Callable[[], None] | None = None
+    """Called by the sync once every row of this extract is committed (incremental sources move
+    their saved position here, never earlier)."""
 
 
 class Source(Protocol):
