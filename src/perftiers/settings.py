@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -65,6 +65,27 @@ class Settings(BaseSettings):
 
     sync_path: str | None = None
     """Folder (or object-store prefix) the `files` / `shopify-csv` source reads."""
+
+    shopify_shop: str | None = None
+    """Shop the `shopify` source reads: `my-store`, `my-store.myshopify.com` or a full URL."""
+
+    shopify_access_token: SecretStr | None = None
+    """Admin API access token (`shpat_...`) of a custom app made in the Shopify admin. Never logged.
+    Scopes: `read_products`, `read_orders`, and `read_all_orders` for orders older than 60 days."""
+
+    shopify_client_id: str | None = None
+    """Client ID of a Dev Dashboard app installed on the shop (instead of an access token): each
+    sync exchanges it with `shopify_client_secret` for a fresh token (client credentials grant)."""
+
+    shopify_client_secret: SecretStr | None = None
+    """Client secret of that Dev Dashboard app. Never logged."""
+
+    shopify_api_version: str = "2026-07"
+    """Shopify Admin API version (`YYYY-MM`)."""
+
+    shopify_lookback_hours: float = Field(default=24.0, ge=0)
+    """Each incremental Shopify sync re-reads changes from this long before the saved position, so
+    late-indexed updates and clock skew are not missed (re-read rows are upserted, not added)."""
 
     sync_cron: str = "0 2 * * *"
     """When `serve` runs the daily sync (cron, store timezone). A refresh follows a successful sync."""
