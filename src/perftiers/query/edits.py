@@ -62,9 +62,10 @@ def _change(settings: Settings, change: overrides.Override, by: str, *, must_exi
             if not must_exist and exists:
                 raise Conflict(f"a performance metric with artifact_id {change.artifact_id!r} already exists; "
                                "use PUT to change it", details={"artifact_id": change.artifact_id})
-            spec_version, as_of, refreshed_at = con.execute(
-                "SELECT MAX(spec_version), MAX(as_of), MAX(refreshed_at) FROM performance"
-            ).fetchone()
+            stamps = con.execute(  # through Arrow: DuckDB's TIMESTAMPTZ -> Python needs pytz
+                "SELECT MAX(spec_version) AS v, MAX(as_of) AS d, MAX(refreshed_at) AS t FROM performance"
+            ).to_arrow_table().to_pylist()[0]
+            spec_version, as_of, refreshed_at = stamps["v"], stamps["d"], stamps["t"]
             if spec_version is None:
                 spec_version = applied_spec_version(engine) or artifacts.current_spec(engine)[0]
             spec = artifacts.spec_at(engine, int(spec_version))

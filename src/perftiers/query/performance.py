@@ -26,7 +26,7 @@ FLAGS = tuple(rules.FLAG_OF_TIER.items())
 
 def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Rows of the last query (through Arrow: DuckDB's own TIMESTAMPTZ conversion needs pytz)."""
-    return cur.fetch_arrow_table().to_pylist()
+    return cur.to_arrow_table().to_pylist()
 
 
 def to_item(row: dict[str, Any], spec_of: Any) -> dict[str, Any]:
@@ -173,6 +173,6 @@ def export_batches(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.Filt
     cur.execute(
         f"SELECT {SELECT_COLUMNS} FROM {s.performance} WHERE {where} ORDER BY {flt.order_by(sort, order)}", params
     )
-    reader = cur.fetch_record_batch(batch_rows)
+    reader = cur.to_arrow_reader(batch_rows)
     for batch in reader:
         yield batch

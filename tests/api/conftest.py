@@ -1,0 +1,191 @@
+"""API fixtures: small stores with known values, tokens per role, an in-process client, a real server.
+
+- `store` (session): the store of `tests/api/store.py`, built once; tests that use it must not write.
+- `fresh_store` (function): the same store, built anew, for tests that write.
+- `client_for(settings)`: an in-process client (TestClient, no lifespan: the engine checks for new
+  snapshots inline). `Api` wraps it with per-role headers.
+- `server` (module, in test_e2e.py): the real `perftiers serve` as a subprocess on a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from perftiers.api.app import create_app
+from perftiers.metadata import tokens
+from perftiers.metadata.db import engine_for
+from perftiers.settings import Settings, load_settings
+from tests.api import store as known
+
+ROLES = ("viewer", "editor", "admin")
+
+
+def make_settings(home: Path, **extra: Any) -> Settings:
+    return load_settings(home=home, **extra)
+
+
+def make_tokens(settings: Settings) -> dict[str, str]:
+    db = engine_for(settings.resolved_database_url)
+    return {role: tokens.create(db, role, f"{role}-user")[1] for role in ROLES}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Api:
+    """A client plus a token per role: `api.get(path, role="viewer", ...)`."""
+
+    client: Any
+    tokens: dict[str, str]
+    settings: Settings
+    app: Any = None
+    _closers: list = field(default_factory=list)
+
+    def reload(self) -> bool:
+        """Load the newest snapshot now (in-process apps otherwise check at most once a second)."""
+        return self.app.state.engine.check(force=True)
+
+    def request(self, method: str, path: str, *, role: str | None = "viewer", **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if role is not None:
+            headers.update(bearer(self.tokens[role]))
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", path, **kw)
+
+
+def client_for(settings: Settings) -> tuple[Any, Any]:
+    app = create_app(settings)
+    return app, TestClient(app, follow_redirects=False)
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory) -> Settings:
+    return known.build(make_settings(tmp_path_factory.mktemp("store") / "data"))
+
+
+@pytest.fixture(scope="session")
+def store_tokens(store) -> dict[str, str]:
+    return make_tokens(store)
+
+
+@pytest.fixture(scope="session")
+def api(store, store_tokens) -> Iterator[Api]:
+    """Read-only client over the shared store."""
+    app, client = client_for(store)
+    yield Api(client, store_tokens, store, app)
+    app.state.engine.stop()
+
+
+@pytest.fixture
+def fresh_store(tmp_path) -> Settings:
+    return known.build(make_settings(tmp_path / "data"))
+
+
+@pytest.fixture
+def fresh_api(fresh_store) -> Iterator[Api]:
+    """A client over a store of its own: tests may write."""
+    app, client = client_for(fresh_store)
+    yield Api(client, make_tokens(fresh_store), fresh_store, app)
+    app.state.engine.stop()
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert isinstance(body["error"]["code"], str) and isinstance(body["error"]["message"], str)
+    assert "Traceback" not in response.text
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+# -- the real server ---------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def perftiers_command() -> list[str]:
+    script = Path(sys.executable).parent / "perftiers"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from perftiers.cli import app; app()"]
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen
+    output: Path
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")
+
+
+def start_server(home: Path, *, wait_ready: bool = True, extra_env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    output = home.parent / f"serve-{port}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERFTIERS_")}
+    env.update(extra_env or {})
+    env["PYTHONUNBUFFERED"] = "1"
+    with open(output, "wb") as out:
+        process = subprocess.Popen(
+            [*perftiers_command(), "--data-dir", str(home), "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--no-scheduler"],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, output)
+    deadline = time.monotonic() + 60
+    path = "/readyz" if wait_ready else "/healthz"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"perftiers serve exited with {process.returncode}:\n{server.log()}")
+        try:
+            if httpx.get(server.base_url + path, timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"perftiers serve did not become ready:\n{server.log()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=5)
