@@ -5,3 +5,7 @@
     source.py   ShopifySource: windows, the saved position, Shopify records -> canonical rows
     mapping.py  rules shared with the CSV export source (status, discounts, unmapped lines)
 """
+
+from perftiers.sources.shopify.source import ShopifySource
+
+__all__ = ["ShopifySource"]
