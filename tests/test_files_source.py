@@ -659,3 +659,29 @@ def test_jsonl_that_changes_types_midway_switches_to_line_by_line(tmp_path: Path
         "order_lines.jsonl:4: quantity 0 must be at least 1",
         "order_lines.jsonl:96: quantity: 'lots' is not an integer",
     ]
+
+
+def test_row_positions_stay_right_across_many_batches(tmp_path: Path, monkeypatch) -> None:
+    import perftiers.sources.files as files
+
+    monkeypatch.setattr(files, "CSV_BLOCK_SIZE", 4096)
+    monkeypatch.setattr(files, "PARQUET_BATCH_ROWS", 100)
+    good_products(tmp_path)
+    rows = [good_line(i) for i in range(2000)]
+    rows[1500] = rows[1500].replace(",2,9.99,", ",2,oops,")
+    rows[1800] = good_line(7)  # duplicates line 9 (row 8 of the data)
+    write(tmp_path / "order_lines.csv", csv_rows(LINES_HEADER, *rows))
+    n = 1000
+    pq.write_table(
+        pa.table({
+            "order_id": ["P"] * n, "line_id": [f"P{i}" for i in range(n)], "ordered_at": ["2024-03-02T10:00:00Z"] * n,
+            "artifact_id": ["A1"] * n, "quantity": [1] * 876 + [-1] + [1] * 123, "unit_price": [1] * n,
+        }),
+        tmp_path / "order_lines_p.parquet",
+    )
+    error = rejected(tmp_path)
+    assert [str(p) for p in error.problems] == [
+        "order_lines.csv:1502: unit_price: 'oops' is not a decimal number",
+        "order_lines.csv:1802: line_id 'L7' duplicates line 9 of order_lines.csv",
+        "order_lines_p.parquet row 877: quantity -1 must be at least 1",
+    ]
