@@ -37,6 +37,12 @@ from perftiers.errors import ConfigurationError, PerftiersError
 log = logging.getLogger("perftiers.sources.shopify")
 
 TOKEN_HEADER = "X-Shopify-Access-Token"
+_HTTP_HINTS = {
+    402: "the shop is frozen (unpaid plan); reactivate it in Shopify",
+    403: "forbidden: the app lacks a scope or the shop blocks the app",
+    404: "no such shop or API version: check shopify_shop and shopify_api_version",
+    423: "the shop is locked",
+}
 _SHOP = re.compile(r"(?:https?://)?(?:admin\.shopify\.com/store/)?([a-z0-9][a-z0-9-]*)(?:\.myshopify\.com)?")
 
 
@@ -226,16 +232,12 @@ class AdminClient:
             self._wait_next = self._refill_seconds(cost)
             return body.get("data") or {}
 
-    def _http_error(self, resp: httpx.Response) -> PerftiersError:
-        status = resp.status_code
-        hints = {
-            402: "the shop is frozen (unpaid plan); reactivate it in Shopify",
-            403: "forbidden: the app lacks a scope or the shop blocks the app",
-            404: "no such shop or API version: check shopify_shop and shopify_api_version",
-            423: "the shop is locked",
-        }
-        return ShopifyAuthError(f"Shopify answered HTTP {status}: {hints.get(status, 'unexpected status')}.") \
-            if status in (402, 403, 404, 423) else ShopifyError(f"Shopify answered HTTP {status}")
+    @staticmethod
+    def _http_error(resp: httpx.Response) -> PerftiersError:
+        hint = _HTTP_HINTS.get(resp.status_code)
+        if hint:
+            return ShopifyAuthError(f"Shopify answered HTTP {resp.status_code}: {hint}.")
+        return ShopifyError(f"Shopify answered HTTP {resp.status_code}")
 
     @staticmethod
     def _refill_seconds(cost: dict[str, Any]) -> float:

@@ -224,8 +224,7 @@ class ShopifySource:
                     last = batches.flush()
                     if last is not None:
                         yield last
-                    done["until"] = end
-                done["until"] = until
+                    done["until"] = end  # every row up to here is handed to the sync
                 unmapped.report(counts, self.name)
                 counts.update(shopify_bulk_operations=fetcher.windows["bulk"],
                               shopify_paged_windows=fetcher.windows["paged"], shopify_api_calls=client.calls,
