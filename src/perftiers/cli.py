@@ -208,6 +208,22 @@ def serve(
     run_server(_settings(ctx), host=host, port=port, scheduler=scheduler)
 
 
+@app.command()
+@clear_errors
+def openapi(
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write to this file (e.g. openapi.json) instead of stdout."),
+) -> None:
+    """Print the API's OpenAPI document (the repository keeps it as openapi.json)."""
+    from perftiers.api.openapi import render
+
+    text = render()
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
+
+
 @token_app.command("create")
 @clear_errors
 def token_create(

@@ -71,7 +71,6 @@ def create_app(settings: Settings, *, engine: QueryEngine | None = None, schedul
         version=perftiers.__version__ if hasattr(perftiers, "__version__") else "0.1.0",
         description=DESCRIPTION + _filters_doc(),
         lifespan=lifespan,
-        max_body_size=middleware.MAX_BODY_BYTES,
     )
     app.state.settings = settings
     app.state.engine = query_engine

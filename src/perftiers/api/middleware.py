@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from perftiers.api.errors import error_response, internal_error
@@ -28,31 +29,49 @@ PAGE_CSP = (b"content-security-policy", b"default-src 'self'; img-src 'self' dat
             b"script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 
-class BodyLimit:
-    """413 up front for a Content-Length over `max_bytes`.
+class BodyTooLarge(HTTPException):
+    def __init__(self, max_bytes: int):
+        super().__init__(413, f"The request body is larger than {max_bytes} bytes.")
 
-    Bodies without a Content-Length are counted by FastAPI's own `max_body_size` (set to the same
-    limit), whose 413 reaches the error handler; this class gives the declared-length case the
-    same error shape.
+
+class BodyLimit:
+    """413 for bodies over `max_bytes`: at once for a declared Content-Length, else while reading.
+
+    A streamed body that grows too large raises `BodyTooLarge` (an HTTPException) from `receive`;
+    FastAPI passes HTTPExceptions through its body parsing, so the one error handler answers it.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES):
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope.get("headers", []):
-                if name == b"content-length":
-                    try:
-                        too_big = int(value) > self.max_bytes
-                    except ValueError:
-                        too_big = False
-                    if too_big:
-                        response = error_response(413, "payload_too_large",
-                                                  f"The request body is larger than {self.max_bytes} bytes.",
-                                                  {"max_bytes": self.max_bytes})
-                        return await response(scope, receive, send)
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    return await self._reject(scope, receive, send)
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, "payload_too_large", f"The request body is larger than {self.max_bytes} bytes.",
+                                  {"max_bytes": self.max_bytes})
+        await response(scope, receive, send)
 
 
 class CatchAll:

@@ -78,7 +78,7 @@ def require(role: str):
 def set_session_cookies(request: Request, response: Response, session_id: str, csrf: str,
                         expires: datetime) -> None:
     secure = request.url.scheme == "https"
-    max_age = max(0, int((expires - datetime.now(expires.tzinfo)).total_seconds()))
+    max_age = max(0, round((expires - datetime.now(expires.tzinfo)).total_seconds()))
     response.set_cookie(SESSION_COOKIE, session_id, max_age=max_age, httponly=True, samesite="strict",
                         secure=secure, path="/")
     response.set_cookie(CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="strict",
