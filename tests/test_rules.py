@@ -130,18 +130,20 @@ def test_zero_thresholds_flag_every_product(settings):
 
 
 def test_default_spec_applies_on_a_fresh_metadata_db(settings):
+    top7 = DEFAULT_SPEC.top_riser_7_day_threshold
+    assert 2 <= DEFAULT_SPEC.banana_count and top7 < DEFAULT_SPEC.top_riser_14_day_threshold
     launch = date(2024, 6, 1)
     s = Store()
-    s.product("sixty", launch)
-    s.sale("sixty", launch, 60)
-    s.product("fifty-nine", launch)
-    s.sale("fifty-nine", launch + days(1), 59)
+    s.product("at", launch)
+    s.sale("at", launch, top7)
+    s.product("below", launch)
+    s.sale("below", launch + days(1), top7 - 1)
     rows = run(settings, s)  # no spec appended: version 1 with the documented defaults
-    assert DEFAULT_SPEC.top_riser_7_day_threshold == 60 and DEFAULT_SPEC.banana_count == 100
     assert {r["spec_version"] for r in rows.values()} == {1}
-    assert rows["sixty"]["is_top_riser"] and not rows["fifty-nine"]["is_top_riser"]
-    assert rows["sixty"]["is_banana"] and rows["fifty-nine"]["is_banana"]  # 2 products < 100
-    assert rows["fifty-nine"]["nominal_classification"] == "banana"
+    assert rows["at"]["is_top_riser"] and not rows["below"]["is_top_riser"]
+    assert rows["at"]["is_banana"] and rows["below"]["is_banana"]  # 2 products <= banana_count
+    assert rows["below"]["nominal_classification"] == (
+        "winner" if top7 - 1 >= DEFAULT_SPEC.winner_30_day_threshold else "banana")
     _, current = artifacts.current_spec(engine_for(settings.resolved_database_url))
     assert current == DEFAULT_SPEC
 

@@ -78,7 +78,7 @@ def metrics_sql(products: str, daily_sales: str) -> str:
     """
     return f"""
         WITH first_sale AS (
-            SELECT artifact_id, MIN(day) AS first_day FROM {daily_sales} GROUP BY 1
+            SELECT artifact_id, MIN(day) AS first_day FROM {daily_sales} WHERE orders > 0 GROUP BY 1
         ),
         launched AS (
             SELECT p.*,
