@@ -6,11 +6,6 @@ import { drawRevenueChart } from "./chart.js";
 import { change, h, int, isoDay, money, percent } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
-let dailyPath = null; // set from the OpenAPI document when the API offers daily figures
-
-export function setDailyPath(path) {
-  dailyPath = path;
-}
 
 /** The `days` days ending today (local calendar), as inclusive from/to dates. */
 export function periodRange(days, today = new Date()) {
@@ -34,7 +29,7 @@ export async function loadCommerce(days) {
   const params = new URLSearchParams({ from, to });
   const [overview, daily] = await Promise.all([
     get("/analytics/commerce/overview", params),
-    dailyPath ? get(dailyPath, params) : Promise.resolve(null),
+    get("/analytics/commerce/daily", params),
   ]);
   return { overview, daily, from, to };
 }
@@ -45,21 +40,15 @@ export function renderCommerce({ overview, daily, from, to }) {
   $("kpis").replaceChildren(
     kpi("revenue", "Revenue", overview.revenue, prev.revenue, (v) => money(v, cur, 0)),
     kpi("orders", "Orders", overview.order_count, prev.order_count, int),
-    kpi("aov", "Average order value", overview.aov, prev.aov, (v) => money(v, cur)),
+    kpi("aov", "Avg. order value", overview.aov, prev.aov, (v) => money(v, cur)),
   );
-  const wrap = $("revenue-chart-wrap");
-  const items = daily && (Array.isArray(daily) ? daily : daily.items || daily.days);
-  wrap.hidden = !items;
-  if (items) {
-    const points = fillDays(items, from, to);
-    drawRevenueChart($("revenue-chart"), points, cur);
-    $("revenue-chart-caption").textContent = `Daily revenue, ${from} to ${to}`;
-  }
+  drawRevenueChart($("revenue-chart"), fillDays(daily.items, from, to), cur);
+  $("revenue-chart-caption").textContent = `Daily revenue, ${from} to ${to}`;
 }
 
-/** One point per calendar day in from..to, zero where the API has no row. */
+/** One point per calendar day in from..to; the API leaves out days without sales. */
 function fillDays(items, from, to) {
-  const byDay = new Map(items.map((d) => [String(d.day ?? d.date).slice(0, 10), Number(d.revenue ?? 0)]));
+  const byDay = new Map(items.map((d) => [String(d.day).slice(0, 10), Number(d.revenue)]));
   const out = [];
   const [y, m, d] = from.split("-").map(Number);
   for (let i = 0; ; i++) {

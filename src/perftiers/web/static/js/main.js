@@ -2,12 +2,12 @@
 // and loads what it needs from the API. Later answers to older states are dropped.
 
 import { ApiError, get, post, request, setUnauthorizedHandler } from "./api.js";
-import { loadCommerce, renderCommerce, setDailyPath } from "./commerce.js";
+import { loadCommerce, renderCommerce } from "./commerce.js";
 import { initFilters, renderCards, renderFacets, renderFilters } from "./filters.js";
 import { FILTER_KEYS, current, onStateChange, queryString, toParams, navigate } from "./state.js";
 import { initRuns, loadRuns, renderFreshness } from "./runs.js";
 import { initTable, renderHead, renderPager, renderRows, setSortable } from "./table.js";
-import { initThresholds, setCurrentCounts } from "./thresholds.js";
+import { initThresholds } from "./thresholds.js";
 
 const $ = (id) => document.getElementById(id);
 const LIST = "/api/performance-metrics";
@@ -57,7 +57,6 @@ async function render(state) {
     renderPager(page);
     renderCards(summary, state);
     renderFacets(facets, state);
-    if (!hasAnyFilter(state)) setCurrentCounts(summary);
     const first = page.items[0];
     if (first?.as_of) renderFreshness({ asOf: first.as_of, refreshedAt: first.refreshed_at, specVersion: first.spec_version });
     if (commerce) {
@@ -73,22 +72,14 @@ async function render(state) {
   }
 }
 
-function hasAnyFilter(state) {
-  return FILTER_KEYS.some((k) => (k === "tag" ? state.tag.length : state[k]));
-}
-
-/** The sort columns and optional endpoints the API offers, read from its OpenAPI document. */
+/** The sortable columns come from the API's own table of filters and sorts. */
 async function discover() {
   try {
-    const doc = (await request("/openapi.json")).data;
-    const params = doc?.paths?.[LIST]?.get?.parameters || [];
-    const sort = params.find((p) => p.name === "sort");
-    const schema = sort?.schema?.anyOf?.find((s) => s.enum) || sort?.schema;
-    setSortable(schema?.enum || null);
-    const daily = Object.keys(doc?.paths || {}).find((p) => /^\/analytics\/commerce\/(daily|timeseries)/.test(p));
-    setDailyPath(daily || null);
-  } catch {
+    const schema = await get(`${LIST}/schema`);
+    setSortable(schema.sorts.map((s) => s.param));
+  } catch (err) {
     setSortable(null);
+    showError(err.message);
   }
 }
 
@@ -99,6 +90,7 @@ async function start(who) {
   $("app").hidden = false;
   $("topbar-actions").hidden = false;
   $("whoami").textContent = `${who.name} · ${who.role}`;
+  $("sign-out").addEventListener("click", signOut);
   await discover();
   initTable();
   initFilters();
@@ -124,6 +116,16 @@ function freshnessFromRuns(runs) {
   if ($("freshness").textContent) return;
   const last = runs.find((r) => r.kind === "refresh" && r.status === "succeeded");
   renderFreshness({ asOf: last?.as_of ?? last?.counts?.as_of, refreshedAt: last?.finished_at, specVersion: last?.spec_version });
+}
+
+async function signOut() {
+  try {
+    await request("/api/session", { method: "DELETE" });
+  } catch (err) {
+    showError(err.message);
+    return;
+  }
+  location.assign("/");
 }
 
 function showSignIn() {

@@ -7,6 +7,9 @@ import { dateTime, duration, h, humanize, int } from "./format.js";
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1500;
 let pollTimer = null;
+let wasRunning = false;
+let awaitingRefreshAfter = null; // a sync started with then_refresh: keep following until its refresh ends
+let idlePolls = 0;
 let hooks = { onRunFinished: () => {}, onError: () => {} };
 
 export function initRuns({ canRun, onRunFinished, onError }) {
@@ -27,6 +30,8 @@ export async function startRun(path, label) {
   const note = $("runs-note");
   try {
     const { data } = await post(path);
+    awaitingRefreshAfter = data?.then_refresh ? data.run_id : null;
+    idlePolls = 0;
     note.textContent = `${label} started (run ${data?.run_id ?? "?"}).`;
     $("sync-history").open = true;
     await loadRuns();
@@ -42,7 +47,11 @@ export async function loadRuns() {
   const data = await get("/api/sync/runs", new URLSearchParams({ limit: "10" }));
   const runs = Array.isArray(data) ? data : data.items || data.runs || [];
   renderRuns(runs);
-  const running = runs.some((r) => r.status === "running");
+  let running = runs.some((r) => r.status === "running");
+  // Between a sync's end and the start of the refresh it triggers, nothing runs for a moment.
+  if (!running && awaitingRefreshAfter && runs[0]?.run_id === awaitingRefreshAfter &&
+      runs[0].status === "succeeded" && idlePolls++ < 10) running = true;
+  if (runs[0]?.kind === "refresh" || runs[0]?.status === "failed") awaitingRefreshAfter = null;
   for (const id of ["run-sync", "run-refresh", "th-refresh"]) $(id).disabled = running;
   clearTimeout(pollTimer);
   if (running) {
@@ -57,7 +66,6 @@ export async function loadRuns() {
   }
   return runs;
 }
-let wasRunning = false;
 
 function counts(c) {
   const entries = Object.entries(c || {});
@@ -73,13 +81,14 @@ function renderRuns(runs) {
   }
   body.replaceChildren(
     ...runs.map((r) => h("tr", { dataset: { run: r.run_id } },
-      h("td", {}, r.kind),
-      h("td", {}, r.trigger),
-      h("td", {}, h("span", { class: `status status-${r.status}` }, r.status)),
-      h("td", {}, h("time", { datetime: r.started_at }, dateTime(r.started_at))),
-      h("td", { class: "num" }, r.status === "running" ? "running…" : duration(r.duration_ms)),
-      h("td", {}, counts(r.counts)),
-      h("td", { class: "error-cell" }, r.error || "—"),
+      // data-label: the column name, shown beside the value when the phone layout stacks rows.
+      h("td", { "data-label": "Kind" }, r.kind),
+      h("td", { "data-label": "Trigger" }, r.trigger),
+      h("td", { "data-label": "Status" }, h("span", { class: `status status-${r.status}` }, r.status)),
+      h("td", { "data-label": "Started" }, h("time", { datetime: r.started_at }, dateTime(r.started_at))),
+      h("td", { "data-label": "Duration", class: "num" }, r.status === "running" ? "running…" : duration(r.duration_ms)),
+      h("td", { "data-label": "Counts" }, counts(r.counts)),
+      h("td", { "data-label": "Error", class: "error-cell" }, r.error || "—"),
     )),
   );
 }

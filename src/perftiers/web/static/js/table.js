@@ -6,6 +6,7 @@ import { FLAGS, TIER_LABELS, date, h, int, money } from "./format.js";
 // key: the item field shown; sort: the API sort column (null = not sortable).
 const COLUMNS = [
   { key: "product_name", label: "Product", sort: "product_name" },
+  { key: "nominal_classification", label: "Tiers", sort: "nominal_classification" },
   { key: "product_type", label: "Type", sort: "product_type" },
   { key: "vendor", label: "Vendor", sort: "vendor" },
   { key: "launch_date", label: "Launched", sort: "launch_date" },
@@ -14,8 +15,6 @@ const COLUMNS = [
   { key: "sales_last_30_days", label: "Last 30 days", sort: "sales_last_30_days", num: true },
   { key: "aggregate_measurement_value", label: "Lifetime units", sort: "aggregate_measurement_value", num: true },
   { key: "revenue_last_30_days", label: "Revenue 30 days", sort: "revenue_last_30_days", num: true, money: true },
-  { key: "nominal_classification", label: "Tiers", sort: "nominal_classification" },
-  { key: "is_active", label: "Status", sort: "is_active" },
 ];
 
 let sortable = null; // Set of sort columns the API accepts, once known
@@ -95,13 +94,12 @@ function cell(col, item, currency) {
       return h("td", { class: "product" },
         h("span", { class: "name" }, v || item.artifact_id),
         h("span", { class: "id" }, item.artifact_id),
-        item.source === "manual" ? h("span", { class: "tag-manual", title: "Changed by hand; kept across refreshes" }, "manual") : null);
+        item.is_active ? null : h("span", { class: "pill pill-inactive" }, "inactive"),
+        item.source === "manual" ? h("span", { class: "pill", title: "Changed by hand; kept across refreshes" }, "manual") : null);
     case "launch_date":
       return h("td", {}, date(v ?? item.launched_at));
     case "nominal_classification":
       return h("td", { class: "badges" }, badges(item));
-    case "is_active":
-      return h("td", {}, v ? "Active" : h("span", { class: "muted" }, "Inactive"));
     default:
       if (col.money) return h("td", { class: "num" }, money(v, currency, 0));
       if (col.num) return h("td", { class: "num" }, int(v));

@@ -14,17 +14,16 @@ const FIELDS = [
   { name: "banana_count", label: "Banana count", hint: "How many products, fewest lifetime units first, are bananas." },
 ];
 const PREVIEW_ROWS = [
-  ["top_riser", "Top risers", "top_risers"],
-  ["winner", "Winners", "winners"],
-  ["banana", "Bananas", "bananas"],
-  ["archive_candidate", "Archive candidates", "archive_candidates"],
+  ["top_riser", "Top risers"],
+  ["winner", "Winners"],
+  ["banana", "Bananas"],
+  ["archive_candidate", "Archive candidates"],
 ];
 const MAX = 1e12;
 
 let settings = null;
 let etag = null;
 let canEdit = false;
-let nowCounts = null;
 let previewSeq = 0;
 let hooks = { onSaved: () => {}, onError: () => {} };
 
@@ -91,10 +90,6 @@ export async function loadSettings() {
   return data;
 }
 
-export function setCurrentCounts(summary) {
-  nowCounts = summary;
-}
-
 function renderPending() {
   const pending = Boolean(settings?.pending);
   $("th-pending").hidden = !pending;
@@ -126,11 +121,6 @@ function validate() {
   return ok ? values : null;
 }
 
-function countOf(obj, tier, plural) {
-  if (!obj) return null;
-  const src = obj.counts ?? obj;
-  return src[tier] ?? src[plural] ?? null;
-}
 
 async function runPreview() {
   const values = validate();
@@ -149,10 +139,11 @@ async function runPreview() {
   }
 }
 
+/** `data` is the preview answer: `counts` with the proposed values, `current` as served now. */
 function renderPreview(data) {
-  $("th-preview").replaceChildren(...PREVIEW_ROWS.map(([tier, label, plural]) => {
-    const now = countOf(nowCounts, tier, plural);
-    const next = countOf(data, tier, plural);
+  $("th-preview").replaceChildren(...PREVIEW_ROWS.map(([tier, label]) => {
+    const now = data?.current?.[tier] ?? null;
+    const next = data?.counts?.[tier] ?? null;
     const delta = now != null && next != null ? next - now : null;
     return h("tr", { dataset: { tier } },
       h("th", { scope: "row" }, label),
