@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pyarrow as pa
+import sqlalchemy as sa
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.table import Table
@@ -52,9 +53,33 @@ def catalog(settings: Settings) -> Catalog:
             if not settings.catalog:
                 settings.home.mkdir(parents=True, exist_ok=True)
                 (settings.home / "warehouse").mkdir(exist_ok=True)
-            cat = load_catalog(settings.catalog_name, **props)
+            cat = _load_catalog(settings.catalog_name, props)
             _catalogs[key] = cat
         return cat
+
+
+CATALOG_INIT_LOCK = 7243002
+"""PostgreSQL advisory lock key held while a SQL catalog creates its tables."""
+
+
+def _load_catalog(name: str, props: dict[str, str]) -> Catalog:
+    """`load_catalog`, serialised across processes for a SQL catalog on PostgreSQL.
+
+    PyIceberg's SqlCatalog creates its tables on first use with a check-then-create that races:
+    two replicas starting at once on a fresh database fail with `DuplicateTable` or a
+    `pg_type` unique violation. Holding an advisory lock on another connection meanwhile makes the
+    second process wait and then find the tables.
+    """
+    uri = props.get("uri", "")
+    if props.get("type", "sql") != "sql" or not uri.startswith("postgresql"):
+        return load_catalog(name, **props)
+    engine = sa.create_engine(uri, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CATALOG_INIT_LOCK})
+            return load_catalog(name, **props)
+    finally:
+        engine.dispose()
 
 
 def table_name(ident: tuple[str, str]) -> str:
