@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 
+from perftiers.errors import ConfigurationError
 from perftiers.settings import Settings
 
 _TYPES = {
@@ -22,13 +27,28 @@ def connect(settings: Settings | None = None, *, memory_limit: str | None = None
     config: dict[str, str] = {"autoinstall_known_extensions": "false", "autoload_known_extensions": "false"}
     con = duckdb.connect(":memory:", config=config)
     if settings is not None:
-        spill = settings.home.resolve() / "tmp" / "duckdb"
-        spill.mkdir(parents=True, exist_ok=True)
-        con.execute("SET temp_directory = ?", [str(spill)])
+        con.execute("SET temp_directory = ?", [str(spill_dir(settings))])
     if memory_limit:
         con.execute("SET memory_limit = ?", [memory_limit])
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def spill_dir(settings: Settings) -> Path:
+    """Where DuckDB spills: always a local folder, whatever the warehouse is (s3:// included).
+
+    `tmp/duckdb` in the data folder, or the system temp folder when the data folder cannot be
+    written (a read-only container image with the warehouse in object storage).
+    """
+    for base in (settings.home.resolve() / "tmp", Path(tempfile.gettempdir()) / f"perftiers-{os.getuid()}"):
+        spill = base / "duckdb"
+        try:
+            spill.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(spill, os.W_OK):
+            return spill
+    raise ConfigurationError(f"no writable folder for DuckDB to spill to: make {settings.home.resolve()} writable")
 
 
 def ddl(schema: pa.Schema) -> str:

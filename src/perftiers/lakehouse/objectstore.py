@@ -15,8 +15,9 @@ from perftiers.settings import Settings
 
 
 class ObjectStore:
-    def __init__(self, filesystem: fs.FileSystem, root: str, local: bool):
+    def __init__(self, filesystem: fs.FileSystem, root: str, local: bool, uri: str = ""):
         self.fs, self.root, self.local = filesystem, root.rstrip("/"), local
+        self.uri = uri or root
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ObjectStore":
@@ -26,22 +27,24 @@ class ObjectStore:
             root = parsed.path if parsed.scheme else uri
             filesystem = fs.LocalFileSystem()
             filesystem.create_dir(root, recursive=True)
-            return cls(filesystem, root, local=True)
+            return cls(filesystem, root, local=True, uri=uri)
         if parsed.scheme in ("s3", "s3a"):
             opts = settings.object_store_options
             endpoint = opts.get("endpoint")
             scheme = "https"
             if endpoint and "://" in endpoint:
                 scheme, endpoint = endpoint.split("://", 1)
+            # Keys and region left unset fall back to the standard AWS chain (AWS_ACCESS_KEY_ID,
+            # AWS_DEFAULT_REGION, an instance role), which PyIceberg's FileIO uses as well.
             filesystem = fs.S3FileSystem(
                 access_key=opts.get("access_key_id"),
                 secret_key=opts.get("secret_access_key"),
-                region=opts.get("region", "auto"),
+                region=opts.get("region") or None,
                 endpoint_override=endpoint,
                 scheme=scheme,
                 force_virtual_addressing=opts.get("path_style", "true").lower() != "true",
             )
-            return cls(filesystem, f"{parsed.netloc}{parsed.path}", local=False)
+            return cls(filesystem, f"{parsed.netloc}{parsed.path}", local=False, uri=uri)
         raise ValueError(f"unsupported object store URI {uri!r}: use file:// or s3://")
 
     def _path(self, key: str) -> str:
@@ -66,6 +69,14 @@ class ObjectStore:
                 return src.read()
         except (FileNotFoundError, OSError):
             return None
+
+    def delete(self, key: str) -> bool:
+        """Remove one object; False when it was not there."""
+        try:
+            self.fs.delete_file(self._path(key))
+        except FileNotFoundError:
+            return False
+        return True
 
     def list(self, prefix: str) -> list[str]:
         """Keys directly under `prefix` (a folder), sorted ascending."""
