@@ -1,4 +1,4 @@
-"""The `perftiers` command: serve, demo, sync, refresh, token."""
+"""The `perftiers` command: serve, demo, sync, refresh, token, doctor."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -222,6 +223,47 @@ def openapi(
     else:
         output.write_text(text, encoding="utf-8")
         console.print(f"wrote {output}")
+
+
+_MARKS = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]", "skip": "[dim]skip[/]"}
+
+
+@app.command()
+@clear_errors
+def doctor(
+    ctx: typer.Context,
+    output: Output = typer.Option(Output.text, help="text or json"),
+) -> None:
+    """Check the metadata DB, catalog, warehouse, object store, lock and clocks; say what to fix.
+
+    Exits 1 when any check fails.
+    """
+    from perftiers import doctor as checks
+
+    settings = _settings(ctx)
+    text = output is Output.text
+
+    def show(check) -> None:
+        if text:
+            row = Table.grid(padding=(0, 1))
+            row.add_column(width=4, no_wrap=True)
+            row.add_column(width=12, no_wrap=True, style="bold")
+            row.add_column(overflow="fold")
+            row.add_row(_MARKS[check.status], check.name, escape(check.detail))
+            if check.fix:
+                row.add_row("", "", f"[italic]fix:[/] {escape(check.fix)}")
+            out.print(row, highlight=False)
+
+    if text:
+        out.print(f"perftiers doctor: data folder {settings.home.resolve()}", highlight=False)
+    report = checks.run(settings, progress=show)
+    if output is Output.json:
+        out.print_json(json.dumps(report.as_dict()))
+    elif text:
+        failed = [c.name for c in report.checks if c.status == "fail"]
+        out.print("all checks passed" if not failed else f"{len(failed)} check(s) failed: {', '.join(failed)}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 @token_app.command("create")
