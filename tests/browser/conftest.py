@@ -155,6 +155,11 @@ class Watch:
         """Declare an expected failure (matched against the problem text)."""
         self.allowed.append(re.compile(pattern))
 
+    def allow_status(self, status: int, method: str, url: str) -> None:
+        """Declare an expected HTTP error answer: its response and the console line Chromium logs."""
+        self.allow(rf"^HTTP {status}: {method} {url}$")
+        self.allow(rf"^console error: Failed to load resource: .*status of {status}\b.* @ {url}$")
+
     def add(self, text: str) -> None:
         self.problems.append(text)
 

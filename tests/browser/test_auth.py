@@ -21,8 +21,7 @@ def test_login_link_printed_by_serve_signs_in(page, server, watch):
 
 def test_sign_in_form_takes_a_token(page, server, watch):
     # Without a session the page asks who you are (the 401s are the expected answers).
-    watch.allow(r"HTTP 401: (GET|POST) .*/api/session")
-    watch.allow(r"status of 401")
+    watch.allow_status(401, "(GET|POST)", ".*/api/session")
     page.goto(server.url)
     form = page.locator("#signin")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -42,3 +41,11 @@ def test_sign_in_form_takes_a_token(page, server, watch):
     # The session outlives a reload.
     page.reload()
     expect(page.locator("#app")).to_be_visible()
+    wait_idle(page)
+
+    # Signing out ends the session: the page asks for a token again, even after a reload.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()

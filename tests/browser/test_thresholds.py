@@ -110,3 +110,20 @@ def test_viewer_sees_thresholds_read_only(viewer, server):
     expect(page.locator("#runs-note")).to_contain_text("editor")
     wait_idle(page)
     assert re.search(r"\d", page.locator("#runs-rows").inner_text())
+
+
+def test_stale_save_is_refused_and_latest_values_shown(editor, api, watch):
+    page = editor
+    watch.allow_status(412, "PUT", ".*/api/performance-metrics/settings/classification")
+    page.get_by_role("button", name="Thresholds").click()
+    dialog = page.get_by_role("dialog", name="Classification thresholds")
+    expect(dialog.get_by_label(FIELDS["top_riser_7_day_threshold"], exact=True)).to_be_focused()
+    # Someone else saves new thresholds while the dialog is open.
+    current = api.get(SETTINGS)
+    theirs = {**{k: current.json()[k] for k in FIELDS}, "banana_count": current.json()["banana_count"] + 7}
+    assert api.put(SETTINGS, json=theirs, headers={"If-Match": current.headers["ETag"]}).status_code == 200
+    dialog.get_by_label(FIELDS["top_riser_14_day_threshold"], exact=True).fill("123")
+    dialog.get_by_role("button", name="Save thresholds").click()
+    expect(dialog.locator("#th-error")).to_contain_text("The latest values are shown")
+    expect(dialog.get_by_label(FIELDS["banana_count"], exact=True)).to_have_value(str(theirs["banana_count"]))
+    assert api.get(SETTINGS).json()["top_riser_14_day_threshold"] == theirs["top_riser_14_day_threshold"]

@@ -21,12 +21,19 @@ export function initFilters() {
   const form = $("filters");
   form.addEventListener("submit", (e) => e.preventDefault());
   const search = $("f-search");
-  const commitSearch = debounce(() => navigate({ search: search.value.trim() ? search.value : "" }), SEARCH_DEBOUNCE_MS);
+  // One history entry per typing session: later pauses replace it, so Back undoes the search.
+  let typed = false;
+  const commit = () => {
+    navigate({ search: search.value.trim() ? search.value : "" }, { replace: typed });
+    typed = true;
+  };
+  const commitSearch = debounce(commit, SEARCH_DEBOUNCE_MS);
   search.addEventListener("input", commitSearch);
+  search.addEventListener("blur", () => { typed = false; });
   search.addEventListener("keydown", (e) => {
     if (e.key === "Enter") {
       e.preventDefault();
-      navigate({ search: search.value.trim() ? search.value : "" });
+      commit();
     }
   });
   const bind = (id, key) => $(id).addEventListener("change", (e) => navigate({ [key]: e.target.value }));
@@ -47,9 +54,11 @@ export function initFilters() {
   });
 }
 
-export function renderFilters(state) {
+/** Copy `state` into the controls. The search box is left alone while someone types in it,
+ *  unless the state comes from history (back/forward). */
+export function renderFilters(state, { fromHistory = false } = {}) {
   const search = $("f-search");
-  if (document.activeElement !== search || search.value.trim() !== state.search.trim()) search.value = state.search;
+  if (fromHistory || document.activeElement !== search) search.value = state.search;
   $("f-classification").value = state.classification;
   setSelect($("f-product-type"), state.product_type);
   setSelect($("f-vendor"), state.vendor);

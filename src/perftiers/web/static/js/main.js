@@ -6,8 +6,8 @@ import { loadCommerce, renderCommerce } from "./commerce.js";
 import { initFilters, renderCards, renderFacets, renderFilters } from "./filters.js";
 import { FILTER_KEYS, current, onStateChange, queryString, toParams, navigate } from "./state.js";
 import { initRuns, loadRuns, renderFreshness } from "./runs.js";
-import { initTable, renderHead, renderPager, renderRows, setSortable } from "./table.js";
-import { initThresholds } from "./thresholds.js";
+import { initTable, isSortable, renderHead, renderPager, renderRows, setSortable } from "./table.js";
+import { initThresholds, reloadIfOpen } from "./thresholds.js";
 
 const $ = (id) => document.getElementById(id);
 const LIST = "/api/performance-metrics";
@@ -25,9 +25,13 @@ function clearError() {
   $("alert").hidden = true;
 }
 
-async function render(state) {
+async function render(state, { fromHistory = false } = {}) {
+  if (state.sort && !isSortable(state.sort)) {
+    navigate({ sort: "", order: "" }, { replace: true }); // e.g. an old link naming a removed column
+    return;
+  }
   const mine = ++seq;
-  renderFilters(state);
+  renderFilters(state, { fromHistory });
   renderHead(state);
   $("period").value = String(state.period);
   const exportParams = toParams(state, { omit: ["page", "pageSize", "period"] });
@@ -100,6 +104,7 @@ async function start(who) {
     onRunFinished: () => {
       shownPeriod = null;
       render(current());
+      reloadIfOpen();
     },
   });
   initThresholds({ canEdit, onError: showError, onSaved: () => loadRuns().catch(() => {}) });

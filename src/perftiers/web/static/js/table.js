@@ -24,6 +24,11 @@ export function setSortable(columns) {
   sortable = columns ? new Set(columns) : null;
 }
 
+/** Whether the API sorts by `param` (true until the API's list is known). */
+export function isSortable(param) {
+  return !sortable || sortable.has(param);
+}
+
 const canSort = (col) => col.sort && (!sortable || sortable.has(col.sort));
 const $ = (id) => document.getElementById(id);
 

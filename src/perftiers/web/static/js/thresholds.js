@@ -76,6 +76,20 @@ async function open() {
   runPreview();
 }
 
+/** After a run ends the pending state may have changed: show it if the dialog is open
+ *  (the inputs are left as they are: someone may be typing). */
+export async function reloadIfOpen() {
+  if (!$("thresholds").open) return;
+  try {
+    const { data, response } = await request(PATH);
+    settings = data;
+    etag = response.headers.get("ETag");
+    renderPending();
+  } catch (err) {
+    hooks.onError(err.message);
+  }
+}
+
 export async function loadSettings() {
   const { data, response } = await request(PATH);
   settings = data;
