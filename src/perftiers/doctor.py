@@ -67,6 +67,7 @@ class _Context:
         self.db_ok = False
         self.schema_ok = False
         self.catalog = None
+        self.tables: list[tuple[str, str]] = []
         self.store = None
 
 
@@ -187,11 +188,13 @@ def check_catalog(ctx: _Context) -> Check:
     try:
         cat = catalog.catalog(ctx.settings)
         namespaces = {ns[0] for ns in cat.list_namespaces()}
-        tables = [catalog.table_name(ident) for ident in catalog.TABLE_SCHEMAS
-                  if ident[0] in namespaces and cat.table_exists(ident)]
+        listed = {tuple(t) for ns in sorted(namespaces & {i[0] for i in catalog.TABLE_SCHEMAS})
+                  for t in cat.list_tables(ns)}
     except Exception as exc:
         return Check("catalog", FAIL, f"{where}: {_first_line(exc)}", _catalog_fix(exc, props))
     ctx.catalog = cat
+    ctx.tables = [ident for ident in catalog.TABLE_SCHEMAS if ident in listed]
+    tables = [catalog.table_name(ident) for ident in ctx.tables]
     if not tables:
         return Check("catalog", OK, f"{where}: reachable, no perftiers tables yet (the first sync creates them)")
     return Check("catalog", OK, f"{where}: tables {', '.join(tables)}")
@@ -209,6 +212,10 @@ def _catalog_fix(exc: BaseException, props: dict[str, str]) -> str:
             "unchanged, so PyIceberg's documentation for that catalog type applies.")
 
 
+_WAREHOUSE_SETTINGS = ("the catalog's s3.* properties (s3.endpoint, s3.access-key-id, s3.secret-access-key, "
+                       "s3.region) or the credentials the catalog vends")
+
+
 def check_warehouse(ctx: _Context) -> Check:
     if ctx.catalog is None:
         return Check("warehouse", SKIP, "the catalog is unreachable")
@@ -217,14 +224,15 @@ def check_warehouse(ctx: _Context) -> Check:
     from perftiers.lakehouse import catalog
 
     cat = ctx.catalog
-    table = None
-    for ident in (catalog.PERFORMANCE, catalog.PRODUCTS):
+    if ctx.tables:
+        ident = catalog.PERFORMANCE if catalog.PERFORMANCE in ctx.tables else ctx.tables[0]
         try:
             table = cat.load_table(ident)
-            break
-        except Exception:
-            continue
-    if table is not None:
+        except Exception as exc:
+            return Check("warehouse", FAIL, f"{catalog.table_name(ident)} is in the catalog but its metadata "
+                         f"cannot be read: {_first_line(exc)}",
+                         _storage_fix(f"{type(exc).__name__} {exc}", cat.properties.get("warehouse", ""),
+                                      _WAREHOUSE_SETTINGS))
         io, location = table.io, table.location()
     else:
         location = cat.properties.get("warehouse", "")
@@ -242,8 +250,7 @@ def check_warehouse(ctx: _Context) -> Check:
         io.delete(probe)
     except Exception as exc:
         return Check("warehouse", FAIL, f"cannot write, read and delete {probe}: {_first_line(exc)}",
-                     _storage_fix(str(exc), location, "catalog s3.* properties (s3.endpoint, s3.access-key-id, "
-                                  "s3.secret-access-key, s3.region) or the catalog's vended credentials"))
+                     _storage_fix(str(exc), location, _WAREHOUSE_SETTINGS))
     if back != payload:
         return Check("warehouse", FAIL, f"read back {len(back)} bytes of {len(payload)} from {probe}",
                      "The storage endpoint does not return what was written: check the endpoint setting.")
@@ -284,6 +291,9 @@ def _storage_fix(message: str, uri: str, where: str) -> str:
     if "accessdenied" in m or "access denied" in m or "forbidden" in m or "403" in m:
         return (f"The credentials in {where} may not write there: grant read, write, delete and list on "
                 f"{uri} (for R2: an API token with Object Read & Write on the bucket).")
+    if "filenotfound" in m or "no such file" in m or "nosuchkey" in m:
+        return ("The catalog names files that are gone: the bucket's objects were deleted, or the settings point "
+                f"at another bucket or endpoint than the one the tables were written to. Check {where}.")
     if "signature" in m or "invalidaccesskeyid" in m or "credentials" in m or "401" in m:
         return f"The access key or secret in {where} is wrong, or the region does not match the endpoint."
     if "curl" in m or "connect" in m or "resolve" in m or "timeout" in m or "refused" in m:
