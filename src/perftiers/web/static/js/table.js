@@ -3,18 +3,19 @@
 import { navigate } from "./state.js";
 import { FLAGS, TIER_LABELS, date, h, int, money } from "./format.js";
 
-// key: the item field shown; sort: the API sort column (null = not sortable).
+// key: the item field shown; sort: the API sort column (null = not sortable); short: the visible
+// header where the full label (kept for screen readers and the tooltip) would crowd the table.
 const COLUMNS = [
   { key: "product_name", label: "Product", sort: "product_name" },
   { key: "nominal_classification", label: "Tiers", sort: "nominal_classification" },
   { key: "product_type", label: "Type", sort: "product_type" },
   { key: "vendor", label: "Vendor", sort: "vendor" },
   { key: "launch_date", label: "Launched", sort: "launch_date" },
-  { key: "sales_first_7_days", label: "First 7 days", sort: "sales_first_7_days", num: true },
-  { key: "sales_first_14_days", label: "First 14 days", sort: "sales_first_14_days", num: true },
-  { key: "sales_last_30_days", label: "Last 30 days", sort: "sales_last_30_days", num: true },
-  { key: "aggregate_measurement_value", label: "Lifetime units", sort: "aggregate_measurement_value", num: true },
-  { key: "revenue_last_30_days", label: "Revenue 30 days", sort: "revenue_last_30_days", num: true, money: true },
+  { key: "sales_first_7_days", label: "First 7 days", short: "First 7 d", sort: "sales_first_7_days", num: true },
+  { key: "sales_first_14_days", label: "First 14 days", short: "First 14 d", sort: "sales_first_14_days", num: true },
+  { key: "sales_last_30_days", label: "Last 30 days", short: "Last 30 d", sort: "sales_last_30_days", num: true },
+  { key: "aggregate_measurement_value", label: "Lifetime units", short: "Lifetime", sort: "aggregate_measurement_value", num: true },
+  { key: "revenue_last_30_days", label: "Revenue 30 days", short: "Revenue 30 d", sort: "revenue_last_30_days", num: true, money: true },
 ];
 
 let sortable = null; // Set of sort columns the API accepts, once known
@@ -45,7 +46,7 @@ export function renderHead(state) {
         "aria-sort": active ? (dir === "asc" ? "ascending" : "descending") : canSort(col) ? "none" : null,
       });
       if (!canSort(col)) {
-        th.append(col.label);
+        th.append(col.short ? h("abbr", { title: col.label }, col.short) : col.label);
         return th;
       }
       const arrow = h("span", { class: "arrow", "aria-hidden": "true" }, active ? (dir === "asc" ? "▲" : "▼") : "↕");
@@ -55,11 +56,12 @@ export function renderHead(state) {
           class: "sort",
           dataset: { sort: col.sort },
           "aria-label": `Sort by ${col.label}${active ? `, now ${dir === "asc" ? "ascending" : "descending"}` : ""}`,
+          title: col.short ? col.label : null,
           onclick: () => {
             const order = active ? (dir === "asc" ? "desc" : "asc") : col.num ? "desc" : "asc";
             navigate({ sort: col.sort, order, page: 1 });
           },
-        }, col.label, arrow),
+        }, col.short || col.label, arrow),
       );
       return th;
     }),
