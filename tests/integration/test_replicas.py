@@ -1,0 +1,168 @@
+"""Two `perftiers serve` processes sharing one PostgreSQL database and one bucket.
+
+- a job scheduled on both replicas runs exactly once (the `schedule_claim` row decides);
+- concurrent threshold PUTs with the same `If-Match`, one per replica, give one 200 and one 412;
+- a refresh started through replica A shows up in replica B's runs list and B serves its snapshot.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from perftiers import jobs
+from perftiers.metadata import tokens
+from perftiers.metadata.db import engine_for
+from perftiers.runs import telemetry
+from tests.integration.conftest import PERFTIERS, Deployment, free_port
+
+pytestmark = pytest.mark.integration
+
+AS_OF = date(2026, 6, 30)
+SCHEDULE_LEAD_SECONDS = 25
+"""How far ahead the scheduled job is due: both replicas must be up and have planned it by then."""
+THRESHOLDS = ("top_riser_7_day_threshold", "top_riser_14_day_threshold", "winner_30_day_threshold", "banana_count")
+
+
+class Replica:
+    def __init__(self, deployment: Deployment, node: str, config: Path):
+        self.node, self.port = node, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = deployment.root / f"{node}.log"
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(
+                [str(PERFTIERS), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=deployment.env(node, config), stdout=log, stderr=subprocess.STDOUT)
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def wait_ready(self, deadline: float) -> None:
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"replica {self.node} exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if self.client.get("/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"replica {self.node} not ready:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(interval)
+
+
+def cron_at(moment: datetime) -> str:
+    """A six-field cron (seconds last, as croniter reads it) due once, at `moment` (UTC)."""
+    return f"{moment.minute} {moment.hour} {moment.day} {moment.month} * {moment.second}"
+
+
+@pytest.fixture
+def replicas(deployment: Deployment):
+    settings = deployment.settings("seed")
+    jobs.sync(settings, trigger="cli")
+    jobs.refresh(settings, trigger="cli", as_of=AS_OF)
+    editor = tokens.create(engine_for(settings.resolved_database_url), "editor", "editor-user")[1]
+
+    due = (datetime.now(timezone.utc) + timedelta(seconds=SCHEDULE_LEAD_SECONDS)).replace(microsecond=0)
+    config = deployment.write_config(sync_cron=cron_at(due))
+    started = [Replica(deployment, "a", config), Replica(deployment, "b", config)]
+    try:
+        deadline = time.monotonic() + 60
+        for replica in started:
+            replica.wait_ready(deadline)
+            replica.client.headers["Authorization"] = f"Bearer {editor}"
+        yield settings, due, started
+    finally:
+        for replica in started:
+            replica.stop()
+
+
+def _schedule_runs(settings) -> list[dict]:
+    return [r for r in telemetry(settings).list(limit=100) if r["trigger"] == "schedule"]
+
+
+def test_two_replicas_share_one_deployment(replicas, deployment):
+    settings, due, (a, b) = replicas
+    assert datetime.now(timezone.utc) < due - timedelta(seconds=2), "replicas started too slowly for the schedule"
+    for replica in (a, b):
+        planned = replica.client.get("/api/schedule").json()
+        assert planned["enabled"] is True
+        [sync_job] = [j for j in planned["jobs"] if j["name"] == "sync"]
+        assert datetime.fromisoformat(sync_job["next_run"].replace("Z", "+00:00")) == due
+
+    # 1. The scheduled sync (and the refresh after it) runs once across both replicas.
+    wait_for(lambda: any(r["kind"] == "refresh" and r["status"] != "running" for r in _schedule_runs(settings)),
+             timeout=SCHEDULE_LEAD_SECONDS + 60, what="the scheduled sync and refresh")
+    time.sleep(1.5)  # a second replica running the same due time would have recorded its start by now
+    scheduled = _schedule_runs(settings)
+    assert sorted((r["kind"], r["status"]) for r in scheduled) == [("refresh", "succeeded"), ("sync", "succeeded")]
+    with psycopg.connect(deployment.database_url.replace("+psycopg", "")) as conn:
+        claims = conn.execute("SELECT job, due_at, claimed_by FROM schedule_claim").fetchall()
+    assert [(job, due_at) for job, due_at, _ in claims] == [("sync", due)]
+    logs = a.log.read_text() + b.log.read_text()
+    assert "claimed by another replica" in logs
+
+    # 2. Concurrent threshold PUTs with the same If-Match, one through each replica: one 200, one 412.
+    for round_ in range(3):
+        current = a.client.get("/api/performance-metrics/settings/classification")
+        etag = current.headers["ETag"]
+        assert b.client.get("/api/performance-metrics/settings/classification").headers["ETag"] == etag
+        bodies = [{**{k: current.json()[k] for k in THRESHOLDS}, "banana_count": 5 + round_ * 2 + i}
+                  for i in range(2)]
+        barrier, statuses = threading.Barrier(2), {}
+
+        def put(replica, body):
+            barrier.wait()
+            statuses[replica.node] = replica.client.put("/api/performance-metrics/settings/classification",
+                                                        json=body, headers={"If-Match": etag}).status_code
+
+        threads = [threading.Thread(target=put, args=(r, body)) for r, body in zip((a, b), bodies)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(statuses.values()) == [200, 412], statuses
+    latest = b.client.get("/api/performance-metrics/settings/classification").json()
+    assert latest["pending"] is True and a.client.get(
+        "/api/performance-metrics/settings/classification").json()["version"] == latest["version"]
+
+    # 3. A refresh started through A: B lists the run and serves the new snapshot with the new spec.
+    started = a.client.post("/api/performance-metrics/refresh", params={"as_of": AS_OF.isoformat()})
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+    record = wait_for(lambda: (r := b.client.get(f"/api/sync/runs/{run_id}")).status_code == 200
+                      and r.json()["status"] != "running" and r.json(), timeout=60, what="the refresh on B")
+    assert record["status"] == "succeeded" and record["trigger"] == "manual", record
+    assert record["spec_version"] == latest["version"]
+    assert run_id in [r["run_id"] for r in b.client.get("/api/sync/runs").json()["items"]]
+    wait_for(lambda: b.client.get("/api/performance-metrics").headers["X-Snapshot-Id"] == str(record["snapshot_id"]),
+             timeout=30, what="B serving A's snapshot")
+    assert b.client.get("/api/performance-metrics/stats/summary").json()["bananas"] == latest["banana_count"]
+    assert b.client.get("/api/performance-metrics/settings/classification").json()["pending"] is False
+    assert a.client.get("/api/performance-metrics").headers["X-Snapshot-Id"] == str(record["snapshot_id"])
