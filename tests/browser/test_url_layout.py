@@ -78,6 +78,19 @@ def test_keyboard_and_labels(editor):
     page.keyboard.press("Enter")
     wait_idle(page)
     expect(page.locator('[data-card="winner"]')).to_have_attribute("aria-pressed", "true")
+    expect(page.locator('[data-card="winner"]')).to_be_focused()
+    # Tags: open a category with Enter, tick a value with Space; focus stays on it after the redraw.
+    summary = page.locator(".tag-group summary").first
+    summary.focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    box = page.locator(".tag-group").first.get_by_role("checkbox").first
+    expect(box).to_be_focused()
+    page.keyboard.press("Space")
+    wait_idle(page)
+    assert "tag=" in page.url
+    expect(page.locator(".tag-group").first.get_by_role("checkbox").first).to_be_checked()
+    expect(page.locator(".tag-group").first.get_by_role("checkbox").first).to_be_focused()
     sort = page.get_by_role("button", name=re.compile("Sort by First 7 days"))
     sort.focus()
     page.keyboard.press("Space")
@@ -123,3 +136,20 @@ def test_layouts_at_1280_and_390_with_screenshots(editor, server):
         assert box["width"] <= size["width"], name
         screenshot(page, f"thresholds-{name}", full_page=False)
         page.keyboard.press("Escape")
+
+
+def test_a_mangled_link_falls_back_to_a_valid_view(editor, api, server):
+    page = editor
+    page.goto(f"{server.url}/?sort=no_such_column&order=sideways&page=9999&pageSize=7"
+              "&launched_from=2025-02-30&classification=nonsense&is_active=maybe")
+    wait_idle(page)
+    expected = api.get("/api/performance-metrics", params={"pageSize": 50}).json()
+    last = expected["totalPages"]
+    expect(page.get_by_label(re.compile("Page number"))).to_have_value(str(last))
+    assert shown_ids(page) == [i["artifact_id"] for i in
+                               api.get("/api/performance-metrics", params={"page": last}).json()["items"]]
+    assert page.get_by_label("Launched from", exact=True).input_value() == ""
+    assert page.get_by_label("Tier", exact=True).input_value() == ""
+    expect(page.get_by_label("Rows per page", exact=True)).to_have_value("50")
+    expect(page.locator("#alert")).to_be_hidden()
+    assert "sort=" not in page.url and f"page={last}" in page.url

@@ -2,7 +2,7 @@
 // the URL state back into them, so history moves and pasted links restore what they show.
 
 import { FILTER_KEYS, hasFilters, navigate } from "./state.js";
-import { debounce, h, int } from "./format.js";
+import { debounce, h, int, keepFocus } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 const SEARCH_DEBOUNCE_MS = 300;
@@ -100,14 +100,14 @@ export function renderFacets(facets, state) {
   const container = $("tag-groups");
   const open = new Set([...container.querySelectorAll("details[open]")].map((d) => d.dataset.category));
   const seen = new Set();
-  container.replaceChildren(
+  keepFocus(container, () => container.replaceChildren(
     ...groups.map((group) => {
       const category = group.category ?? "";
       const values = entries(group.values ?? group.tags ?? group.items);
       const boxes = values.map(({ value, count, tag }) => {
         const full = tag ?? (category ? `${category}:${value}` : value);
         seen.add(full);
-        const id = `tag-${full.replace(/[^a-zA-Z0-9_-]/g, "_")}`;
+        const id = `tag-${safeId(full)}`;
         return h("li", {},
           h("input", { type: "checkbox", name: "tag", id, value: full, checked: state.tag.includes(full) }),
           h("label", { for: id }, value, count != null ? h("span", { class: "count" }, ` (${int(count)})`) : null));
@@ -115,26 +115,31 @@ export function renderFacets(facets, state) {
       const chosen = values.filter((v) => state.tag.includes(v.tag ?? `${category}:${v.value}`)).length;
       const label = category || "other";
       return h("details", { class: "tag-group", dataset: { category: label }, open: open.has(label) },
-        h("summary", {}, label, chosen ? h("span", { class: "chosen" }, ` · ${chosen} chosen`) : null),
+        h("summary", { id: `tag-group-${safeId(label)}` }, label, chosen ? h("span", { class: "chosen" }, ` · ${chosen} chosen`) : null),
         h("ul", { role: "group", "aria-label": `${label} tags` }, boxes));
     }),
-  );
+  ));
   // Tags from the URL the facets no longer list stay visible so they can be unticked.
   const orphans = state.tag.filter((t) => !seen.has(t));
   if (orphans.length) {
     container.append(h("details", { class: "tag-group", open: true, dataset: { category: "selected" } },
       h("summary", {}, "selected"),
       h("ul", { role: "group", "aria-label": "selected tags" }, orphans.map((t) => {
-        const id = `tag-orphan-${t.replace(/[^a-zA-Z0-9_-]/g, "_")}`;
+        const id = `tag-orphan-${safeId(t)}`;
         return h("li", {}, h("input", { type: "checkbox", name: "tag", id, value: t, checked: true }), h("label", { for: id }, t));
       }))));
   }
   $("f-tags").hidden = groups.length === 0 && orphans.length === 0;
 }
 
+/** An id fragment for any text: unsafe characters become `_` plus their code, so ids stay unique. */
+function safeId(text) {
+  return text.replace(/[^a-zA-Z0-9-]/g, (c) => `_${c.codePointAt(0).toString(16)}`);
+}
+
 export function renderCards(summary, state) {
   const cards = $("cards");
-  cards.replaceChildren(
+  keepFocus(cards, () => cards.replaceChildren(
     ...CARDS.map((card) => {
       const value = int(summary?.[card.field]);
       const body = [h("span", { class: "card-value" }, value), h("span", { class: "card-label" }, card.label)];
@@ -142,11 +147,12 @@ export function renderCards(summary, state) {
       const active = state.classification === card.tier;
       return h("button", {
         type: "button",
+        id: `card-${card.id}`,
         class: `card card-${card.id}${active ? " active" : ""}`,
         "aria-pressed": String(active),
         dataset: { card: card.id },
         onclick: () => navigate({ classification: card.tier }),
       }, body);
     }),
-  );
+  ));
 }

@@ -84,6 +84,15 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** Run `redraw` (which replaces children of `container`) and give focus back to the element
+ *  with the same id, so keyboard users keep their place when a redraw follows their action. */
+export function keepFocus(container, redraw) {
+  const active = document.activeElement;
+  const id = active && container.contains(active) ? active.id : "";
+  redraw();
+  if (id && document.activeElement !== document.getElementById(id)) document.getElementById(id)?.focus();
+}
+
 export function debounce(fn, ms) {
   let timer;
   return (...args) => {

@@ -12,6 +12,13 @@ export const PERIODS = [7, 30, 90];
 const DEFAULTS = { page: 1, pageSize: 50, period: 30 };
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
+/** A real calendar date as YYYY-MM-DD (2025-02-30 is not one). */
+function isDate(value) {
+  if (!DATE_RE.test(value)) return false;
+  const d = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === value;
+}
+
 function posInt(value, fallback) {
   const n = Number(value);
   return Number.isInteger(n) && n >= 1 ? n : fallback;
@@ -21,7 +28,7 @@ function posInt(value, fallback) {
 export function parseState(search) {
   const q = new URLSearchParams(search);
   const one = (k) => (q.get(k) ?? "").trim();
-  const date = (k) => (DATE_RE.test(one(k)) ? one(k) : "");
+  const date = (k) => (isDate(one(k)) ? one(k) : "");
   const classification = TIERS.includes(one("classification")) ? one("classification") : "";
   const pageSize = PAGE_SIZES.includes(Number(one("pageSize"))) ? Number(one("pageSize")) : DEFAULTS.pageSize;
   const period = PERIODS.includes(Number(one("period"))) ? Number(one("period")) : DEFAULTS.period;
