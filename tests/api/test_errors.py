@@ -129,10 +129,9 @@ def test_400_and_422_shapes(api):
             assert_error(api.request(method, url, role="admin", params={param: bad}), 400, "bad_request")
 
 
-BAD_VALUES = ["", " ", "abc", "-1", "0", "1.5", "99999999999999999999999", "1e309", "NaN", "%", "_", "%_%",
-              "'; DROP TABLE performance; --", "\x00", "💩", "\u202e\u0301", "2024-13-45", "2024-02-30", "0000-01-01",
-              "9999-12-31", "0001-01-01", "x" * 5000, "true", "null", "[]", "{}", "a:b:c", ":"]
-RAW_QUERIES = ["%FF", "%ED%A0%80", "%00", "%", "%%", "a=%zz"]
+BAD_VALUES = ["", "abc", "-1", "0", "1.5", "99999999999999999999999", "NaN", "%_%", "'; DROP TABLE performance; --",
+              "\x00", "💩\u202e\u0301", "2024-02-30", "0001-01-01", "9999-12-31", "x" * 5000, "{}", "a:b:c"]
+RAW_QUERIES = ["%FF", "%ED%A0%80", "%", "a=%zz"]
 BAD_BODIES = [b"", b"not json", b"[]", b"{}", b"null", b'{"a":', b"[" * 5000 + b"]" * 5000,
               b'{"artifact_id": "\\ud800"}', b'{"artifact_id": "x\\u0000y"}', b'{"token": 12}',
               json.dumps({"artifact_id": "big", "sales_last_30_days": 10**400}).encode(),
@@ -219,6 +218,13 @@ def test_committed_openapi_matches_the_served_one(api):
     assert served.status_code == 200
     assert committed.read_text(encoding="utf-8") == render(served.json()), (
         "openapi.json is stale: regenerate it with `perftiers openapi -o openapi.json`")
+
+
+def test_docs_api_md_covers_every_route(api):
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    for method, path, path_format in routes(api.app):
+        literal = path_format.split("{")[0]
+        assert literal in text, f"docs/api.md does not mention {method} {path_format}"
 
 
 def test_every_response_is_typed(api):

@@ -71,6 +71,8 @@ def create_app(settings: Settings, *, engine: QueryEngine | None = None, schedul
         version=perftiers.__version__ if hasattr(perftiers, "__version__") else "0.1.0",
         description=DESCRIPTION + _filters_doc(),
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their code from a CDN; the dashboard serves nothing remote
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = query_engine

@@ -36,7 +36,7 @@ def first_run_messages(settings: Settings, host: str, port: int) -> list[str]:
         lines += [f"{settings.home.resolve()} holds no store data yet. Fill it with a generated demo store:",
                   f"    perftiers demo --data-dir {settings.home}",
                   "(or start a sync from the dashboard once a source is configured)."]
-    lines.append(f"Dashboard: {base}/   API docs: {base}/docs")
+    lines.append(f"Dashboard: {base}/   OpenAPI: {base}/openapi.json   Guide: docs/api.md")
     return lines
 
 

@@ -1,4 +1,7 @@
-"""`/analytics/commerce/*`: read-only KPIs over raw order lines (inclusive store-timezone dates)."""
+"""`/analytics/commerce/*`: read-only KPIs over raw order lines (inclusive store-timezone dates).
+
+Answers are cached per snapshot and period: a new raw snapshot starts with an empty cache.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ To = Annotated[date | None, Query(description="Last day, inclusive (default: tod
 @router.get("/overview", response_model=models.CommerceOverview, summary="Revenue, orders, AOV, units")
 def overview(_: ViewerDep, reader: ReaderDep, settings: SettingsDep, from_: From = None, to: To = None) -> dict:
     start, end = commerce.period(settings, from_, to)
-    return commerce.overview(reader.snapshot, reader.cur, settings, start, end)
+    return reader.snapshot.cache.get_or_compute(
+        ("overview", start, end), lambda: commerce.overview(reader.snapshot, reader.cur, settings, start, end))
 
 
 @router.get("/products", response_model=models.TopProducts, summary="Top products by revenue or units")
@@ -34,7 +38,9 @@ def products(
     limit: Annotated[int, Query(ge=1, le=100, description="How many products.")] = 10,
 ) -> dict:
     start, end = commerce.period(settings, from_, to)
-    items = commerce.top_products(reader.snapshot, reader.cur, start, end, by=by, limit=limit)
+    items = reader.snapshot.cache.get_or_compute(
+        ("products", start, end, by, limit),
+        lambda: commerce.top_products(reader.snapshot, reader.cur, start, end, by=by, limit=limit))
     return {"from": start, "to": end, "by": by, "items": items}
 
 
@@ -42,4 +48,5 @@ def products(
 def daily(_: ViewerDep, reader: ReaderDep, settings: SettingsDep, from_: From = None, to: To = None) -> dict:
     start, end = commerce.period(settings, from_, to)
     return {"from": start, "to": end, "currency": settings.currency,
-            "items": commerce.daily(reader.snapshot, reader.cur, start, end)}
+            "items": reader.snapshot.cache.get_or_compute(
+                ("daily", start, end), lambda: commerce.daily(reader.snapshot, reader.cur, start, end))}

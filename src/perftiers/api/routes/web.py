@@ -12,8 +12,8 @@ STATIC_DIR = Path(__file__).resolve().parents[2] / "web" / "static"
 router = APIRouter(include_in_schema=False)
 
 _FALLBACK = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>perftiers</title></head>
-<body><h1>perftiers</h1><p>The dashboard files are not installed. The API is at
-<a href="/docs">/docs</a> (OpenAPI: <a href="/openapi.json">/openapi.json</a>).</p></body></html>"""
+<body><h1>perftiers</h1><p>The dashboard files are not installed. The API is described at
+<a href="/openapi.json">/openapi.json</a>.</p></body></html>"""
 
 
 @router.get("/")
