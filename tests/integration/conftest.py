@@ -167,8 +167,7 @@ class Deployment:
         """Settings of one node: its own local data folder, the shared DB, catalog and bucket."""
         from perftiers.settings import load_settings
 
-        home = self.root / node
-        return load_settings(home=home, **{**self.config, **overrides})
+        return load_settings(**{"home": self.root / node, **self.config, **overrides})
 
     def write_config(self, **overrides: Any) -> Path:
         """The deployment as a perftiers.toml (for subprocesses: PERFTIERS_CONFIG=<path>)."""
@@ -178,7 +177,8 @@ class Deployment:
 
     def env(self, node: str, config: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PERFTIERS_", "AWS_", "PYICEBERG_"))}
-        env.update(PERFTIERS_HOME=str(self.root / node), PERFTIERS_CONFIG=str(config), PYTHONUNBUFFERED="1")
+        env.update(PERFTIERS_HOME=str(self.root / node), PERFTIERS_CONFIG=str(config), PYTHONUNBUFFERED="1",
+                   AWS_EC2_METADATA_DISABLED="true")
         return env
 
     def s3_keys(self, prefix: str = "") -> list[str]:
@@ -212,6 +212,8 @@ SMALL_DEMO = {"sync_source": "demo", "demo_products": 60, "demo_order_lines": 40
 
 @pytest.fixture
 def deployment(pg_url: str, s3_endpoint: str, s3_bucket: str, tmp_path: Path, monkeypatch) -> Deployment:
-    for var in [v for v in os.environ if v.startswith(("PERFTIERS_", "PYICEBERG_"))]:
+    for var in [v for v in os.environ if v.startswith(("PERFTIERS_", "PYICEBERG_", "AWS_"))]:
         monkeypatch.delenv(var)
+    # Credentials are always given; should one go missing, never ask a cloud metadata address.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     return Deployment(pg_url, s3_endpoint, s3_bucket, tmp_path, dict(SMALL_DEMO))

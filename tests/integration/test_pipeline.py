@@ -87,3 +87,14 @@ def test_a_failed_run_is_recorded_in_the_bucket_and_frees_the_lock(deployment):
     from perftiers.metadata import locks
 
     assert locks.current_holder(engine_for(settings.resolved_database_url)) is None
+
+
+def test_a_node_whose_data_folder_cannot_be_written_still_runs_the_pipeline(deployment, tmp_path):
+    """With every part on servers nothing is written locally but DuckDB's spill files, which fall
+    back to the system temp folder (a read-only container)."""
+    blocker = tmp_path / "read-only"
+    blocker.write_text("a file: nothing can be created below it")
+    settings = deployment.settings("node", home=blocker / "home")
+    assert jobs.sync(settings, trigger="cli")["status"] == "succeeded"
+    assert jobs.refresh(settings, trigger="cli", as_of=AS_OF)["status"] == "succeeded"
+    assert telemetry(settings).list()[0]["status"] == "succeeded"
