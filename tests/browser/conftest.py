@@ -4,7 +4,8 @@ One session-scoped server runs on a small demo store (300 products, 60k order li
 data folder, with the scheduler off. It is started before any token exists, so it prints the
 login link a new user would click; editor and viewer tokens are then made with the CLI.
 Every test gets a fresh browser context; `watch` fails a test that logged a console error, threw
-a page error, or saw a failed or 4xx/5xx request it did not declare as expected.
+a page error, saw a failed or 4xx/5xx request, or left an error message on the page, unless the
+test declared it as expected.
 """
 
 from __future__ import annotations
@@ -175,6 +176,9 @@ def watch(page) -> Iterator[Watch]:
     page.on("requestfailed", lambda r: w.add(f"request failed: {r.method} {r.url} {r.failure}"))
     page.on("response", lambda r: w.add(f"HTTP {r.status}: {r.request.method} {r.url}") if r.status >= 400 else None)
     yield w
+    alert = page.locator("#alert")
+    if not page.is_closed() and alert.count() and alert.is_visible():
+        w.add(f"page alert: {alert.inner_text()}")
     bad = w.unexpected()
     assert not bad, "console errors or failed requests:\n" + "\n".join(bad)
 

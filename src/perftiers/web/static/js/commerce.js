@@ -7,9 +7,34 @@ import { change, h, int, isoDay, money, percent } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
 
-/** The `days` days ending today (local calendar), as inclusive from/to dates. */
-export function periodRange(days, today = new Date()) {
-  return { from: isoDay(today, -(days - 1)), to: isoDay(today) };
+let storeToday = null; // "today" in the store's timezone, as the API reckons it
+
+/** Forget the store's date (after a run, or when the page has been open overnight). */
+export function forgetToday() {
+  storeToday = null;
+}
+
+function addDays(iso, n) {
+  const [y, m, d] = iso.split("-").map(Number);
+  return isoDay(new Date(y, m - 1, d), n);
+}
+
+/** KPIs and daily figures for the `days` days ending today in the store's timezone (which may
+ *  not be the browser's): the API's default period tells what its today is. */
+export async function loadCommerce(days) {
+  let overview = null;
+  if (!storeToday) {
+    overview = await get("/analytics/commerce/overview");
+    storeToday = overview.to;
+  }
+  const to = storeToday;
+  const from = addDays(to, -(days - 1));
+  const params = new URLSearchParams({ from, to });
+  const [kpis, daily] = await Promise.all([
+    overview && overview.from === from ? overview : get("/analytics/commerce/overview", params),
+    get("/analytics/commerce/daily", params),
+  ]);
+  return { overview: kpis, daily, from, to };
 }
 
 function kpi(id, label, now, before, fmt) {
@@ -22,16 +47,6 @@ function kpi(id, label, now, before, fmt) {
     h("dd", { class: "kpi-value" }, fmt(now)),
     h("dd", { class: `kpi-change ${dir}` },
       delta == null ? h("span", {}, "no earlier sales to compare") : [h("span", { "aria-hidden": "true" }, `${arrow} `), `${percent(delta)} `, h("span", { class: "muted" }, vs)]));
-}
-
-export async function loadCommerce(days) {
-  const { from, to } = periodRange(days);
-  const params = new URLSearchParams({ from, to });
-  const [overview, daily] = await Promise.all([
-    get("/analytics/commerce/overview", params),
-    get("/analytics/commerce/daily", params),
-  ]);
-  return { overview, daily, from, to };
 }
 
 export function renderCommerce({ overview, daily, from, to }) {

@@ -2,7 +2,7 @@
 // and loads what it needs from the API. Later answers to older states are dropped.
 
 import { ApiError, get, post, request, setUnauthorizedHandler } from "./api.js";
-import { loadCommerce, renderCommerce } from "./commerce.js";
+import { forgetToday, loadCommerce, renderCommerce } from "./commerce.js";
 import { initFilters, renderCards, renderFacets, renderFilters } from "./filters.js";
 import { FILTER_KEYS, current, onStateChange, queryString, toParams, navigate } from "./state.js";
 import { initRuns, loadRuns, renderFreshness } from "./runs.js";
@@ -103,6 +103,7 @@ async function start(who) {
     onError: showError,
     onRunFinished: () => {
       shownPeriod = null;
+      forgetToday();
       render(current());
       reloadIfOpen();
     },
