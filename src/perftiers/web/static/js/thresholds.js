@@ -163,7 +163,7 @@ function renderPreview(data) {
       h("th", { scope: "row" }, label),
       h("td", { class: "num" }, int(now)),
       h("td", { class: "num preview-value" }, next == null ? "—" : int(next),
-        delta ? h("span", { class: delta > 0 ? "up" : "down" }, ` (${delta > 0 ? "+" : ""}${int(delta)})`) : null));
+        delta ? h("span", { class: "delta" }, ` (${delta > 0 ? "+" : ""}${int(delta)})`) : null));
   }));
 }
 
