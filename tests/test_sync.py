@@ -300,3 +300,11 @@ def test_two_concurrent_refreshes_exactly_one_succeeds(settings):
     assert [r["run_id"] for r in runs(settings) if r["kind"] == "refresh"] == [succeeded[0]["run_id"]]
     assert sorted(performance(settings)) == ["a", "b", "c"]
     assert locks.current_holder(engine_for(settings.resolved_database_url)) is None
+
+
+def test_raw_order_lines_is_created_partitioned_in_one_commit(settings):
+    """A process killed while creating the table must not leave it unpartitioned for good."""
+    table = catalog.load(settings, catalog.ORDER_LINES)
+    assert [f.name for f in table.spec().fields] == ["ordered_month"]
+    assert table.metadata.metadata_log == []  # created with its spec: no second metadata version
+    assert catalog.load(settings, catalog.ORDER_LINES).metadata_location == table.metadata_location
