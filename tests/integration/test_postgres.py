@@ -1,7 +1,7 @@
 """PostgreSQL as the shared metadata DB and Iceberg catalog of several processes.
 
-Processes here are real (`python -c`), each importing first and then waiting for the same
-wall-clock instant, so they hit the database at once.
+Processes here are real (`python -c`), each importing first and then waiting for one go signal,
+so they hit the database at once.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import timedelta
 
 import psycopg
@@ -27,20 +26,33 @@ PROCESSES = 4
 
 
 def _at_once(code: str, n: int = PROCESSES, **params: object) -> list:
-    """Run `code` in `n` fresh interpreters at the same instant; each prints one JSON value."""
-    start = time.time() + 4.0  # every interpreter has imported by then (2 cores, ~1.5 s each)
+    """Run `code` in `n` fresh interpreters released at the same instant; each prints one JSON value.
+
+    `code` has two parts split by `# -- go --`: each interpreter runs the first (imports, setup),
+    reports ready and waits; once all are ready the second part runs in all of them at once.
+    """
     setup, go = (textwrap.dedent(part) for part in code.split("# -- go --"))
-    script = "\n".join(["import json, sys, time", "params = json.loads(sys.argv[1])", setup,
-                        f"time.sleep(max(0.0, {start} - time.time()))", go])
-    procs = [subprocess.Popen([sys.executable, "-c", script, json.dumps({**params, "i": i})],
+    script = "\n".join(["import json, sys", "params = json.loads(sys.argv[1])", setup,
+                        "print('ready', flush=True)", "sys.stdin.readline()", go])
+    procs = [subprocess.Popen([sys.executable, "-c", script, json.dumps({**params, "i": i})], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(n)]
-    results = []
-    for p in procs:
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    assert time.time() > start, "the processes did not all start before the agreed instant"
-    return results
+    try:
+        for p in procs:
+            line = p.stdout.readline()
+            assert line.strip() == "ready", p.stderr.read()
+        for p in procs:  # the go signal, as close together as a loop gets
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        return results
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
 
 
 def test_processes_starting_at_once_on_a_fresh_database_all_come_up(pg_url):
