@@ -99,9 +99,13 @@ def check_deployment(ctx: _Context) -> Check:
     }
     shared = [k for k, v in parts.items() if v]
     local = [k for k, v in parts.items() if not v]
-    summary = (f"metadata DB {redact(ctx.url)}; catalog {catalog_props.get('type', 'sql')} "
-               f"{redact(catalog_props.get('uri', ''))} warehouse {warehouse or '(from the catalog)'}; "
-               f"object store {s.object_store_uri}")
+    def kind(url: str) -> str:
+        return url.split(":", 1)[0].split("+", 1)[0] or "?"
+
+    catalog_type = catalog_props.get("type", "sql")
+    summary = (f"metadata DB on {kind(ctx.url)}, {catalog_type} catalog"
+               f"{' on ' + kind(catalog_props.get('uri', '')) if catalog_type == 'sql' else ''}, "
+               f"warehouse {warehouse or '(from the catalog)'}, object store {s.object_store_uri}")
     if not shared:
         return Check("deployment", OK, f"embedded (one machine, data folder {s.home.resolve()}): {summary}")
     if not local:

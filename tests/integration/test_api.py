@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from datetime import date
@@ -94,6 +95,9 @@ def test_doctor_passes_on_the_deployment_and_names_what_breaks(deployment):
         "deployment": "ok", "metadata DB": "ok", "schema": "ok", "catalog": "ok", "warehouse": "ok",
         "object store": "ok", "lock": "ok", "clock": "ok"}, report.as_dict()
     assert "shared by every replica" in report.checks[0].detail
+    cli = deployment.run_cli("doctor", deployment.write_config(), "doctor", "--output", "json")
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert json.loads(cli.stdout)["ok"] is True
     assert f"s3://{deployment.bucket}/warehouse" in report.checks[4].detail
     # Probes are deleted (PyArrow leaves an empty "folder/" marker where a folder would vanish).
     assert [k for k in deployment.s3_keys() if not k.endswith("/")] == []
