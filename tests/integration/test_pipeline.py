@@ -98,3 +98,22 @@ def test_a_node_whose_data_folder_cannot_be_written_still_runs_the_pipeline(depl
     assert jobs.sync(settings, trigger="cli")["status"] == "succeeded"
     assert jobs.refresh(settings, trigger="cli", as_of=AS_OF)["status"] == "succeeded"
     assert telemetry(settings).list()[0]["status"] == "succeeded"
+
+
+def test_old_snapshots_and_their_files_go_from_the_bucket(deployment):
+    """Table upkeep works on object storage: with no retention, after a second refresh only the
+    current snapshot and the files it references are left under `measurement/performance/`."""
+    pytest.importorskip("perftiers.lakehouse.maintenance", reason="orphan-file removal is not built yet")
+    settings = deployment.settings("node", snapshot_retention_hours=0)
+    jobs.sync(settings, trigger="cli")
+    jobs.refresh(settings, trigger="cli", as_of=AS_OF)
+    first = {k for k in deployment.s3_keys("warehouse/measurement") if "/data/" in k and not k.endswith("/")}
+    pipeline.set_spec(settings, banana_count=7)
+    jobs.refresh(settings, trigger="cli", as_of=AS_OF)
+    table = catalog.load(settings, catalog.PERFORMANCE)
+    assert len(table.snapshots()) == 1
+    live = {f.file.file_path.split(f"s3://{deployment.bucket}/", 1)[1] for f in table.scan().plan_files()}
+    data = {k for k in deployment.s3_keys("warehouse/measurement/performance/")
+            if "/data/" in k and not k.endswith("/")}  # PyArrow's empty "folder/" markers aside
+    assert data == live
+    assert not first & data  # the first refresh's files are gone, not just unreferenced
