@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from perftiers.errors import PerftiersError
-from perftiers.settings import Settings, load_settings
+from perftiers.settings import Settings, load_settings, remember
 
 app = typer.Typer(help="Product-performance tiers for e-commerce brands.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -186,6 +186,9 @@ def demo(
     if has_data(settings) and not force:
         console.print(f"{settings.home} already holds store data; nothing to do (--force syncs the demo store into it).")
         return
+    saved = remember(settings, {"demo_products": products, "demo_order_lines": order_lines, "demo_seed": seed})
+    if saved:
+        console.print(f"Saved the demo store's size in {saved}, so later syncs regenerate the same store.")
     console.print(f"Generating a demo store in {settings.home.resolve()} "
                   f"({settings.demo_products:,} products, ~{settings.demo_order_lines:,} order lines)")
     _print_record(_run("sync", lambda p: jobs.sync(settings, trigger="cli", source="demo", progress=p)), Output.text)

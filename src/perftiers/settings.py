@@ -106,7 +106,9 @@ class Settings(BaseSettings):
     """Last day of demo sales (ISO date); default today in the store timezone."""
 
     snapshot_retention_hours: float = Field(default=24.0, ge=0)
-    """Snapshots older than this are expired after each refresh (the newest is always kept)."""
+    """After each write (sync, refresh, manual edit), snapshots replaced longer ago than this are
+    expired (the current one is always kept), then files that no remaining snapshot needs and
+    older than this are deleted. Readers can load a replaced snapshot for this long."""
 
     @field_validator("timezone")
     @classmethod
@@ -169,3 +171,29 @@ def _config_file(init_values: dict[str, Any]) -> Path | None:
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings; `None` overrides are ignored so CLI flags can pass through unset."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def remember(settings: Settings, values: dict[str, int | str]) -> Path | None:
+    """Add top-level `values` to the data folder's perftiers.toml, keeping every key already there.
+
+    `perftiers demo --products N` uses it so later syncs (CLI, dashboard, scheduler) regenerate
+    the same store instead of the default size. Returns the file written, or None.
+    """
+    import tomllib
+
+    path = settings.home / "perftiers.toml"
+    existing = tomllib.loads(path.read_text()) if path.is_file() else {}
+    new = {k: v for k, v in values.items() if v is not None and k not in existing}
+    if not new:
+        return None
+    lines = [f"{k} = {v!r}" if isinstance(v, int) else f'{k} = "{v}"' for k, v in new.items()]
+    settings.home.mkdir(parents=True, exist_ok=True)
+    text = path.read_text() if path.is_file() else "# perftiers settings (see docs/configuration.md)\n"
+    if existing:
+        # top-level keys must come before any [table]; put them first
+        text = "\n".join(lines) + "\n" + text
+    else:
+        text += "\n".join(lines) + "\n"
+    path.write_text(text)
+    return path
+
