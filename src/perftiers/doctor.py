@@ -6,7 +6,8 @@ schema is created the way `serve` creates it, and probe objects are deleted agai
 
     deployment    the parts agree (all shared for several replicas, or all local)
     metadata DB   connect, server version
-    schema        the metadata tables exist (created on start, under an advisory lock on PostgreSQL)
+    schema        the metadata tables and migrations are in place (done on start, under an advisory
+                  lock on PostgreSQL); a database migrated by a newer perftiers is reported
     catalog       load the Iceberg catalog, list namespaces and perftiers tables
     warehouse     write, read and delete a probe file where table data goes
     object store  write, read and delete a probe object (telemetry lives here)
@@ -165,11 +166,13 @@ def _db_fix(message: str, url: str) -> str:
 def check_schema(ctx: _Context) -> Check:
     if not ctx.db_ok:
         return Check("schema", SKIP, "the metadata DB is unreachable")
-    from perftiers.metadata.db import engine_for, metadata
+    from perftiers.metadata.db import MIGRATIONS, engine_for, metadata, schema_migration
 
     try:
-        engine = engine_for(ctx.url)  # creates what is missing, as `serve` does on start
+        engine = engine_for(ctx.url)  # creates and migrates what is missing, as `serve` does on start
         present = set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            applied = set(conn.execute(sa.select(schema_migration.c.id)).scalars())
     except Exception as exc:
         return Check("schema", FAIL, f"cannot create the metadata tables: {_first_line(exc)}",
                      "The database user needs the right to create tables, e.g. "
@@ -179,7 +182,11 @@ def check_schema(ctx: _Context) -> Check:
         return Check("schema", FAIL, f"tables missing: {', '.join(missing)}",
                      "Restart one perftiers process with a user that may create tables; it adds them on start.")
     ctx.schema_ok = True
-    return Check("schema", OK, f"{len(metadata.tables)} tables present")
+    unknown = sorted(applied - {migration_id for migration_id, _ in MIGRATIONS})
+    if unknown:
+        return Check("schema", WARN, f"the database has migrations this perftiers does not know: {', '.join(unknown)}",
+                     "A newer perftiers migrated this database: upgrade this machine to the same version.")
+    return Check("schema", OK, f"{len(metadata.tables)} tables present, {len(applied)} migration(s) applied")
 
 
 def check_catalog(ctx: _Context) -> Check:

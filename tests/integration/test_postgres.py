@@ -56,11 +56,17 @@ def _at_once(code: str, n: int = PROCESSES, **params: object) -> list:
 
 
 def test_processes_starting_at_once_on_a_fresh_database_all_come_up(pg_url):
+    """Tables, migrations and the SQL catalog's tables: one process does each, the others find it done.
+    (A migration applied twice would fail: the column would exist already.)"""
     results = _at_once(
         """
+        import sqlalchemy as sa
         from perftiers.lakehouse import catalog
+        from perftiers.metadata import db
         from perftiers.metadata.db import engine_for
         from perftiers.settings import load_settings
+        db.MIGRATIONS.append(("9999-test-add-a-column", lambda conn: conn.execute(
+            sa.text("ALTER TABLE job_lock ADD COLUMN note VARCHAR(20)"))))
         settings = load_settings(home="/nonexistent", database_url=params["url"],
                                  catalog={"type": "sql", "uri": params["url"], "warehouse": "file:///tmp/unused"})
         # -- go --
@@ -77,6 +83,9 @@ def test_processes_starting_at_once_on_a_fresh_database_all_come_up(pg_url):
     inspector = sa.inspect(engine_for(pg_url))
     assert set(metadata_db.metadata.tables) <= set(inspector.get_table_names())
     assert {"iceberg_tables", "iceberg_namespace_properties"} <= set(inspector.get_table_names())
+    assert "note" in {c["name"] for c in inspector.get_columns("job_lock")}
+    with engine_for(pg_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT id FROM schema_migration")).scalars().all() == ["9999-test-add-a-column"]
 
 
 def test_the_pipeline_lock_has_one_holder_when_processes_race_for_it(pg_url):

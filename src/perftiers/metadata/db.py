@@ -1,12 +1,15 @@
 """Tables of the metadata DB and the engine that reaches it (SQLite or PostgreSQL by URL).
 
-The schema is created on first use. On PostgreSQL creation runs under an advisory lock so two
-processes starting at once do not race.
+The schema is created on first use: missing tables, then the `MIGRATIONS` a database has not had
+(recorded in `schema_migration`). On PostgreSQL both run under an advisory lock, so processes
+starting at once do not race: one does the work, the others wait and find it done.
 """
 
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
+from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -74,6 +77,20 @@ schedule_claim = sa.Table(
     sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+schema_migration = sa.Table(
+    "schema_migration",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+Migration = Callable[[sa.Connection], None]
+
+MIGRATIONS: list[tuple[str, Migration]] = []
+"""Changes to tables that already exist in deployed databases, applied once each, in order, on start.
+New tables need no entry (`create_all` adds them). Append only: never edit, reorder or remove an
+entry that has shipped; name each `NNNN-what-it-does`."""
+
 _engines: dict[str, sa.Engine] = {}
 _engines_lock = threading.Lock()
 
@@ -106,13 +123,33 @@ def _create(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         metadata.create_all(engine)
+        with engine.begin() as conn:
+            migrate(conn)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(7243001)"))
             metadata.create_all(conn)
+            migrate(conn)
     return engine
+
+
+def migrate(conn: sa.Connection) -> list[str]:
+    """Apply the migrations this database has not had; returns their ids.
+
+    Runs in the caller's transaction: on PostgreSQL under the advisory lock `_create` holds, so of
+    processes starting at once one migrates and the others find the work done.
+    """
+    done = set(conn.execute(sa.select(schema_migration.c.id)).scalars())
+    applied = []
+    for migration_id, apply in MIGRATIONS:
+        if migration_id in done:
+            continue
+        apply(conn)
+        conn.execute(sa.insert(schema_migration).values(id=migration_id, applied_at=datetime.now(timezone.utc)))
+        applied.append(migration_id)
+    return applied
 
 
 def dispose_all() -> None:
