@@ -418,3 +418,26 @@ def test_a_new_spec_takes_effect_on_the_next_refresh_only(settings):
     applied = artifacts.latest(engine_for(settings.resolved_database_url), artifacts.MART_REFRESH)
     assert applied.body["spec_version"] == v2 and applied.body["snapshot_id"] == record["snapshot_id"]
     assert applied.body["as_of"] == D.isoformat()
+
+
+# -- manual overrides ----------------------------------------------------------------------------
+
+def test_a_manual_launched_at_gives_the_store_local_launch_date(tmp_path, monkeypatch):
+    from perftiers.metadata import overrides
+
+    monkeypatch.delenv("PERFTIERS_HOME", raising=False)
+    settings = load_settings(home=tmp_path / "data", timezone="America/Los_Angeles")
+    try:
+        s = Store()
+        s.product("synced", date(2024, 1, 1))
+        engine = engine_for(settings.resolved_database_url)
+        launched = "2024-02-01T05:00:00+00:00"  # Jan 31, 21:00 in Los Angeles
+        overrides.save(engine, overrides.Override("synced", {"launched_at": launched}), "test")
+        overrides.save(engine, overrides.Override("manual", {"launched_at": launched, "product_name": "M"}), "test")
+        rows = run(settings, s, as_of=date(2024, 2, 29), **spec())
+        for pid in ("synced", "manual"):
+            assert rows[pid]["source"] == "manual"
+            assert rows[pid]["launched_at"] == datetime(2024, 2, 1, 5, tzinfo=timezone.utc)
+            assert rows[pid]["launch_date"] == date(2024, 1, 31), pid
+    finally:
+        close(settings)

@@ -104,8 +104,11 @@ def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def apply(con: duckdb.DuckDBPyConnection, table: str, overrides: list[Override]) -> None:
-    """Apply overrides in place to the DuckDB `table` (performance columns, unclassified)."""
+def apply(con: duckdb.DuckDBPyConnection, table: str, overrides: list[Override], tz: str = "UTC") -> None:
+    """Apply overrides in place to the DuckDB `table` (performance columns, unclassified).
+
+    `tz` is the store timezone: a manual `launched_at` gives the store-local `launch_date`.
+    """
     if not overrides:
         return
     ids = [o.artifact_id for o in overrides]
@@ -130,25 +133,37 @@ def apply(con: duckdb.DuckDBPyConnection, table: str, overrides: list[Override])
             f"COALESCE(o.{c}, {_DEFAULTS.get(c, 'NULL')})" if c in EDITABLE else _new_row_value(c)
             for c in columns
         )
-        con.execute(
+        _execute(
+            con,
             f"INSERT INTO {table} SELECT {missing_cols} FROM overrides_arrow o "
-            f"WHERE NOT o.deleted AND o.artifact_id NOT IN (SELECT artifact_id FROM {table})"
+            f"WHERE NOT o.deleted AND o.artifact_id NOT IN (SELECT artifact_id FROM {table})",
+            tz,
         )
         sets = ", ".join(f"{c} = CASE WHEN o.set_{c} THEN o.{c} ELSE t.{c} END" for c in EDITABLE)
-        sets += ", launch_date = CASE WHEN o.set_launched_at THEN CAST(o.launched_at AS DATE) ELSE t.launch_date END"
-        con.execute(
+        sets += f", launch_date = CASE WHEN o.set_launched_at THEN {_LAUNCH_DATE} ELSE t.launch_date END"
+        _execute(
+            con,
             f"UPDATE {table} AS t SET {sets}, source = 'manual' FROM overrides_arrow o "
-            "WHERE t.artifact_id = o.artifact_id AND NOT o.deleted"
+            "WHERE t.artifact_id = o.artifact_id AND NOT o.deleted",
+            tz,
         )
     finally:
         con.unregister("overrides_arrow")
+
+
+_LAUNCH_DATE = "CAST(timezone($tz, o.launched_at) AS DATE)"
+"""The store-local day of a manual launched_at (DuckDB's own cast would give the UTC day)."""
+
+
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, tz: str) -> None:
+    con.execute(sql, {"tz": tz} if "$tz" in sql else None)
 
 
 def _new_row_value(column: str) -> str:
     return {
         "artifact_id": "o.artifact_id",
         "source": "'manual'",
-        "launch_date": "CAST(o.launched_at AS DATE)",
+        "launch_date": _LAUNCH_DATE,
     }.get(column, "NULL")
 
 

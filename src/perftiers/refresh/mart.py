@@ -59,7 +59,7 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
             "ALTER TABLE metrics ADD COLUMN is_banana BOOLEAN; ALTER TABLE metrics ADD COLUMN is_archive BOOLEAN;"
             "ALTER TABLE metrics ADD COLUMN nominal_classification VARCHAR"
         )
-        overrides.apply(con, "metrics", overrides.load_all(engine))
+        overrides.apply(con, "metrics", overrides.load_all(engine), tz=settings.timezone)
         ctx.progress("classifying", None, None)
         performance = classified_arrow(con, "metrics", spec, spec_version, as_of, refreshed_at)
         daily = schemas.conform(
