@@ -2,6 +2,11 @@
 
 Every sync and refresh (CLI, API, scheduler) goes through `run_job`, so each one holds the lock,
 leaves a `running` record when it starts and a `succeeded` / `failed` record when it ends.
+
+A run whose process died (SIGKILL, OOM, power loss) leaves its `running` record and a lock that
+expires after its lease. The next run to take the lock knows no other run is alive, so it rewrites
+such records as `failed` ("interrupted"): the history never shows a dead run as running for ever,
+and never shows it as succeeded.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from perftiers import faults
 from perftiers.errors import PerftiersError
 from perftiers.lakehouse.objectstore import ObjectStore
 from perftiers.lakehouse.telemetry import Telemetry, new_run_id, utcnow
@@ -47,6 +53,32 @@ def telemetry(settings: Settings) -> Telemetry:
     return Telemetry(ObjectStore.from_settings(settings))
 
 
+INTERRUPTED_LOOKBACK = 5
+"""How many of the newest records a run checks for interrupted ones (each run checks, so a few do)."""
+
+
+def close_interrupted(tel: Telemetry, by_run: str) -> list[str]:
+    """Mark `running` records as failed; only call while holding the pipeline lock."""
+    closed = []
+    for record in tel.list(limit=INTERRUPTED_LOOKBACK):
+        if record.get("status") != "running" or record.get("run_id") == by_run:
+            continue
+        record.update(status="failed", error=f"Interrupted: the process ended before the run finished "
+                                             f"(found by run {by_run}); nothing it was writing was committed "
+                                             "unless a later snapshot says so.")
+        tel.write(record)
+        closed.append(record["run_id"])
+    return closed
+
+
+def _with_fault_points(progress: Progress) -> Progress:
+    def traced(step: str, done: int | None = None, total: int | None = None) -> None:
+        faults.point(f"progress:{step}")
+        progress(step, done, total)
+
+    return traced
+
+
 def run_job(
     settings: Settings,
     kind: str,
@@ -66,6 +98,7 @@ def run_job(
     started = utcnow()
     run_id = new_run_id(kind, started)
     lock = locks.acquire(engine, lease_seconds=settings.lock_lease_seconds, holder=run_id)
+    faults.point("run:lock-taken")
     tel = telemetry(settings)
     record: dict[str, Any] = {
         "run_id": run_id,
@@ -79,10 +112,17 @@ def run_job(
         "error": None,
     }
     try:
+        try:
+            close_interrupted(tel, run_id)
+        except Exception as exc:  # housekeeping must not stop the run
+            log.warning("could not check for interrupted runs: %s", exc)
         tel.write(record)
     except Exception:
         lock.release()
         raise
+    faults.point("run:started-record")
+    if faults.armed():
+        progress = _with_fault_points(progress)
     ctx = RunContext(run_id, kind, trigger, settings, progress, record)
 
     def execute() -> dict[str, Any]:
@@ -90,6 +130,7 @@ def run_job(
         error: BaseException | None = None
         try:
             record.update(job(ctx))
+            faults.point("run:job-returned")
             record["status"] = "succeeded"
         except BaseException as exc:  # recorded, then re-raised to the caller
             error = exc
@@ -104,8 +145,10 @@ def run_job(
             record["duration_ms"] = int((time.perf_counter() - t0) * 1000)
             try:
                 tel.write(record)
+                faults.point("run:final-record")
             finally:
                 lock.release()
+                faults.point("run:lock-released")
         if on_done is not None:
             on_done(record)
         if error is not None and not background:

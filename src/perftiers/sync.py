@@ -3,7 +3,8 @@
 The whole extract is staged in DuckDB and checked before anything is written; then each raw
 table gets at most one Iceberg commit. Rows are upserted by key (`artifact_id`, `line_id`):
 rows absent from the extract are kept, and a table whose rows would not change gets no commit,
-so syncing the same data twice leaves both tables exactly as they were.
+so syncing the same data twice leaves both tables exactly as they were. After a commit, old
+snapshots of the table are expired and files no snapshot needs are deleted (`lakehouse.maintenance`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from perftiers.lakehouse import catalog, schemas
+from perftiers import faults
+from perftiers.lakehouse import catalog, maintenance, schemas
 from perftiers.runs import RunContext
 from perftiers.sources.base import RowProblem, Source, SourceRejected
 from perftiers import duck
@@ -53,6 +55,12 @@ def sync_store(ctx: RunContext, source: Source) -> dict[str, Any]:
     counts["rows_written"] = counts["products_written"] + counts["order_lines_written"]
     if extract.on_committed is not None:
         extract.on_committed()
+        faults.point("sync:on-committed")
+    if counts["rows_written"]:
+        ctx.progress("expiring old snapshots", None, None)
+        for ident, written in ((catalog.PRODUCTS, "products_written"), (catalog.ORDER_LINES, "order_lines_written")):
+            if counts[written]:
+                maintenance.maintain(settings, ident)
     return {"counts": counts, "source": source.name}
 
 

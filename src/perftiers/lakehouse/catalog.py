@@ -16,6 +16,7 @@ from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, 
 from pyiceberg.table import Table
 from pyiceberg.transforms import MonthTransform
 
+from perftiers import faults
 from perftiers.lakehouse import schemas
 from perftiers.settings import Settings
 
@@ -53,7 +54,7 @@ def catalog(settings: Settings) -> Catalog:
             if not settings.catalog:
                 settings.home.mkdir(parents=True, exist_ok=True)
                 (settings.home / "warehouse").mkdir(exist_ok=True)
-            cat = _load_catalog(settings.catalog_name, props)
+            cat = faults.instrument(_load_catalog(settings.catalog_name, props))
             _catalogs[key] = cat
         return cat
 

@@ -4,7 +4,8 @@ Under the pipeline lock (so no sync or refresh interleaves): save the change as 
 (`perftiers.metadata.overrides`, which later refreshes apply again), then rewrite the table in
 one overwrite commit: load the current rows, apply the change, reclassify every row with
 `refresh.mart.classified_arrow` using the spec version the rows were classified with (the
-applied spec, never a pending one), so flags and banana ranks keep the SPEC invariant.
+applied spec, never a pending one), so flags and banana ranks keep the SPEC invariant. Then old
+snapshots are expired and unreferenced files deleted (`lakehouse.maintenance`), as after a refresh.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 
 from perftiers import duck
 from perftiers.errors import Conflict, NotFound
-from perftiers.lakehouse import catalog
+from perftiers.lakehouse import catalog, maintenance
 from perftiers.metadata import artifacts, locks, overrides
 from perftiers.metadata.db import engine_for
 from perftiers.refresh.mart import classified_arrow, today, write_table
@@ -80,12 +81,14 @@ def _change(settings: Settings, change: overrides.Override, by: str, *, must_exi
                          "perftiers.spec_version": str(spec_version),
                          "perftiers.change": "delete" if change.deleted else "upsert",
                          "perftiers.artifact_id": change.artifact_id[:200]}
-                return write_table(settings, catalog.PERFORMANCE, data, props)
+                snapshot_id = write_table(settings, catalog.PERFORMANCE, data, props)
             except BaseException:
                 _restore(engine, change.artifact_id, previous)
                 raise
         finally:
             con.close()
+        maintenance.maintain(settings, catalog.PERFORMANCE)
+        return snapshot_id
 
 
 def _as_date(value: Any) -> date | None:

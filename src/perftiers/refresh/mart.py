@@ -2,7 +2,8 @@
 
 In:  `raw.products`, `raw.order_lines`, the classification_spec in force, manual overrides.
 Out: `measurement.daily_sales` and `measurement.performance`, each replaced in one overwrite
-     commit; a `mart_refresh` artifact naming the spec version applied; expired old snapshots.
+     commit; a `mart_refresh` artifact naming the spec version applied; expired old snapshots
+     and their files deleted (`lakehouse.maintenance`).
 
 Metrics and tiers come from `perftiers.rules`; this module only moves data.
 """
@@ -16,8 +17,8 @@ from typing import Any
 import duckdb
 import sqlalchemy as sa
 
-from perftiers import duck, rules
-from perftiers.lakehouse import catalog, schemas
+from perftiers import duck, faults, rules
+from perftiers.lakehouse import catalog, maintenance, schemas
 from perftiers.metadata import artifacts, overrides
 from perftiers.metadata.db import engine_for
 from perftiers.runs import RunContext
@@ -83,9 +84,10 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
         {"run_id": ctx.run_id, "spec_version": spec_version, "snapshot_id": snapshot_id, "as_of": as_of.isoformat()},
         created_by=ctx.trigger,
     )
+    faults.point("refresh:artifact-written")
     ctx.progress("expiring old snapshots", None, None)
     for ident in (catalog.PERFORMANCE, catalog.DAILY_SALES):
-        expire_snapshots(settings, ident)
+        maintenance.maintain(settings, ident)
     counts["rows_written"] = performance.num_rows + daily.num_rows
     counts["daily_sales_rows"] = daily.num_rows
     return {"counts": counts, "spec_version": spec_version, "snapshot_id": snapshot_id, "as_of": as_of.isoformat()}
@@ -135,14 +137,5 @@ def write_table(settings: Settings, ident: tuple[str, str], data, props: dict[st
 
 
 def expire_snapshots(settings: Settings, ident: tuple[str, str]) -> int:
-    """Expire snapshots older than the retention window; the current one is always kept."""
-    table = catalog.load(settings, ident)
-    current = table.current_snapshot()
-    if current is None:
-        return 0
-    cutoff_ms = int((datetime.now(timezone.utc) - timedelta(hours=settings.snapshot_retention_hours)).timestamp() * 1000)
-    old = [s.snapshot_id for s in table.snapshots() if s.timestamp_ms < cutoff_ms and s.snapshot_id != current.snapshot_id]
-    if not old:
-        return 0
-    table.maintenance.expire_snapshots().by_ids(old).commit()
-    return len(old)
+    """Expire snapshots older than the retention window (see `lakehouse.maintenance`)."""
+    return maintenance.expire_snapshots(settings, ident)
