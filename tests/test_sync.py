@@ -279,7 +279,7 @@ def test_two_concurrent_refreshes_exactly_one_succeeds(settings):
     results: list[object] = [None, None]
 
     def slow_progress(step, done=None, total=None):
-        time.sleep(0.3)  # keeps the winner inside its run while the other one tries
+        time.sleep(0.5)  # keeps the winner inside its run (7 steps) while the other one tries
 
     def worker(i):
         barrier.wait()
