@@ -159,6 +159,8 @@ def test_export_csv_streams_every_matching_row(api):
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [r["artifact_id"] for r in rows] == ["SKU-003", "SKU-005"]
     assert rows[0]["tags"] == "color:red" and rows[0]["is_banana"] == "true"
+    empty = api.get("/api/performance-metrics/export", params={"search": "no such product"})
+    assert empty.status_code == 200 and empty.text.count("\n") == 1 and empty.text.startswith('"artifact_id"')
 
 
 def test_export_parquet_all_rows(api):

@@ -13,18 +13,23 @@ from typing import Annotated, Iterator, Literal
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Depends, Query, Response, status
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from perftiers.api import models
-from perftiers.api.deps import EditorDep, EngineDep, MetaDbDep, ReaderDep, SettingsDep, ViewerDep
-from perftiers.errors import NotFound
+from perftiers.api.deps import EditorDep, EngineDep, MetaDbDep, Reader, ReaderDep, SettingsDep, ViewerDep
+from perftiers.errors import NotFound, ValidationFailed
+from perftiers.lakehouse import schemas
 from perftiers.metadata import overrides
 from perftiers.query import edits
 from perftiers.query import filters as flt
 from perftiers.query import performance as perf
+from perftiers.query.engine import QueryEngine
 
 MAX_PAGE_SIZE = 500
+CSV_SCHEMA = schemas.PERFORMANCE.set(schemas.PERFORMANCE.get_field_index("tags"), pa.field("tags", pa.string()))
+"""Export columns in CSV: tags joined by commas, as the files source reads them."""
 ListFilters = Annotated[flt.FilterValues, Depends(flt.filter_dependency())]
 SummaryFilters = Annotated[flt.FilterValues, Depends(flt.filter_dependency(exclude=("classification",)))]
 Sort = Annotated[flt.SortParam | None, Query(description="Column to sort by; ties by artifact_id. "
@@ -53,11 +58,11 @@ def list_metrics(
 @collection.post("", response_model=models.PerformanceMetric, status_code=status.HTTP_201_CREATED,
                  summary="Create a performance metric (kept as a manual override)")
 def create_metric(principal: EditorDep, body: models.MetricCreate, settings: SettingsDep, engine: EngineDep,
-                  db: MetaDbDep, response: Response) -> dict:
+                  db: MetaDbDep, request: Request, response: Response) -> dict:
     fields = body.changes()
     fields.pop("artifact_id", None)
     edits.create(settings, body.artifact_id, fields, by=principal.name)
-    return _reload_and_get(engine, db, body.artifact_id, response)
+    return _reload_and_get(engine, db, request, body.artifact_id, response)
 
 
 @collection.get("/stats/summary", response_model=models.PerformanceSummary, summary="Tier counts and totals")
@@ -121,22 +126,13 @@ def _csv(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
             writer = pa_csv.CSVWriter(sink, batch.schema)
         writer.write_batch(batch)
         yield _drain(sink)
-    if writer is None:
-        schema = perf_schema_for_csv()
-        writer = pa_csv.CSVWriter(sink, schema)
+    if writer is None:  # no rows: still a header line
+        writer = pa_csv.CSVWriter(sink, CSV_SCHEMA)
     writer.close()
     yield _drain(sink)
 
 
-def perf_schema_for_csv() -> pa.Schema:
-    from perftiers.lakehouse import schemas
-
-    return schemas.PERFORMANCE.set(schemas.PERFORMANCE.get_field_index("tags"), pa.field("tags", pa.string()))
-
-
 def _parquet(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
-    from perftiers.lakehouse import schemas
-
     sink = io.BytesIO()
     writer = pq.ParquetWriter(sink, schemas.PERFORMANCE.remove_metadata(), compression="zstd")
     for batch in batches:
@@ -181,15 +177,13 @@ def get_metric(_: ViewerDep, reader: ReaderDep, artifact_id: str) -> dict:
 @items.put("/{artifact_id:path}", response_model=models.PerformanceMetric,
            summary="Update the given fields (kept as a manual override)")
 def update_metric(principal: EditorDep, artifact_id: str, body: models.MetricUpdate, settings: SettingsDep,
-                  engine: EngineDep, db: MetaDbDep, response: Response) -> dict:
+                  engine: EngineDep, db: MetaDbDep, request: Request, response: Response) -> dict:
     fields = body.changes()
     if not fields:
-        from perftiers.errors import ValidationFailed
-
         raise ValidationFailed("Send at least one field to change.",
                                details=[{"loc": ["body"], "msg": "no fields", "type": "missing"}])
     edits.update(settings, artifact_id, fields, by=principal.name)
-    return _reload_and_get(engine, db, artifact_id, response)
+    return _reload_and_get(engine, db, request, artifact_id, response)
 
 
 @items.delete("/{artifact_id:path}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
@@ -201,14 +195,14 @@ def delete_metric(principal: EditorDep, artifact_id: str, settings: SettingsDep,
     return Response(status_code=204, headers={"X-Snapshot-Id": current.snapshot_id if current else "none"})
 
 
-def _reload_and_get(engine, db, artifact_id: str, response: Response) -> dict:
-    from perftiers.api.deps import SpecCache
-
+def _reload_and_get(engine: QueryEngine, db: sa.Engine, request: Request, artifact_id: str,
+                    response: Response) -> dict:
+    """Load the snapshot the write just committed, then answer the row from it."""
     engine.check(force=True)
     with engine.reading() as (snapshot, cur):
         response.headers["X-Snapshot-Id"] = snapshot.snapshot_id
-        specs = SpecCache()
-        row = perf.one(snapshot, cur, artifact_id, lambda v: specs.get(db, v))
+        reader = Reader(snapshot, cur, db, request.app.state.specs)
+        row = perf.one(snapshot, cur, artifact_id, reader.spec_of)
     if row is None:  # a concurrent delete won the race
         raise NotFound(f"no performance metric with artifact_id {artifact_id!r}")
     return row

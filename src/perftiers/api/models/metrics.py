@@ -1,0 +1,197 @@
+"""Performance metric rows, pages, summary, facets, the filter schema, manual changes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from annotated_types import Ge, Le
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
+
+from perftiers.api.models.common import clean_text
+from perftiers.rules import TIERS
+
+
+class PerformanceMetric(BaseModel):
+    artifact_id: str
+    product_name: str | None
+    product_type: str | None
+    vendor: str | None
+    tags: list[str]
+    is_active: bool
+    launched_at: datetime | None
+    launch_date: date | None = Field(description="Launch day L in the store timezone (first sale when launched_at is empty).")
+    sales_first_7_days: int
+    sales_first_14_days: int
+    sales_last_30_days: int
+    aggregate_measurement_value: int = Field(description="Lifetime net units up to as_of.")
+    revenue_last_30_days: float
+    lifetime_revenue: float
+    is_top_riser: bool
+    is_winner: bool
+    is_banana: bool
+    is_archive: bool
+    nominal_classification: Literal[(*TIERS, "none")]  # type: ignore[valid-type]
+    classifications: list[Literal[TIERS]] = Field(  # type: ignore[valid-type]
+        description="Every tier whose flag holds, in precedence order.")
+    reasons: list[str] = Field(description="One sentence per flag: metric, value, threshold.")
+    source: Literal["sync", "manual"]
+    spec_version: int = Field(description="classification_spec version the flags were computed with.")
+    as_of: date = Field(description="Reference date D of the refresh.")
+    refreshed_at: datetime
+
+
+class PerformanceMetricPage(BaseModel):
+    items: list[PerformanceMetric]
+    page: int
+    pageSize: int
+    total: int
+    totalPages: int
+
+
+class PerformanceSummary(BaseModel):
+    total_artifacts: int
+    top_risers: int
+    winners: int
+    bananas: int
+    archive_candidates: int
+    aggregate_measurement_total: int
+    sales_last_30_days: int
+
+
+Text = Annotated[str, StringConstraints(max_length=1000)]
+Units = Annotated[int, Strict(), Ge(0), Le(10**12)]
+Money = Annotated[float, Ge(-1e13), Le(1e13)]
+
+
+class MetricFields(BaseModel):
+    """Editable fields; flags and tiers are always computed by the rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_name: Text | None = None
+    product_type: Text | None = None
+    vendor: Text | None = None
+    tags: Annotated[list[Annotated[str, StringConstraints(max_length=200)]], Field(max_length=500)] | None = None
+    is_active: Annotated[bool, Strict()] | None = None
+    launched_at: datetime | None = None
+    sales_first_7_days: Units | None = None
+    sales_first_14_days: Units | None = None
+    sales_last_30_days: Units | None = None
+    aggregate_measurement_value: Units | None = None
+    revenue_last_30_days: Money | None = None
+    lifetime_revenue: Money | None = None
+
+    @field_validator("product_name", "product_type", "vendor")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        return None if v is None else clean_text(v)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [clean_text(t) for t in v]
+
+    @field_validator("launched_at")
+    @classmethod
+    def _year(cls, v: datetime | None) -> datetime | None:
+        if v is not None and not 1900 <= v.year <= 2200:
+            raise ValueError("launched_at must be between the years 1900 and 2200")
+        return v
+
+    @field_validator("is_active", "sales_first_7_days", "sales_first_14_days", "sales_last_30_days",
+                     "aggregate_measurement_value", "revenue_last_30_days", "lifetime_revenue", mode="before")
+    @classmethod
+    def _not_null(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError("may not be null")
+        return v
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class MetricCreate(MetricFields):
+    artifact_id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+    @field_validator("artifact_id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if v != v.strip():
+            raise ValueError("artifact_id may not start or end with whitespace")
+        return clean_text(v)
+
+
+class MetricUpdate(MetricFields):
+    pass
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class TagValue(BaseModel):
+    value: str = Field(description="The part after `category:` (the whole tag when it has no category).")
+    tag: str = Field(description="The full tag, as the `tag` parameter takes it.")
+    count: int
+
+
+class TagCategory(BaseModel):
+    category: str = Field(description="Text before the first `:`; empty for tags without a category.")
+    values: list[TagValue]
+
+
+class ActiveFacet(BaseModel):
+    value: bool
+    count: int
+
+
+class Facets(BaseModel):
+    product_types: list[FacetValue]
+    vendors: list[FacetValue]
+    tags: list[TagCategory]
+    classifications: list[FacetValue]
+    is_active: list[ActiveFacet]
+    total: int = Field(description="Rows matching every current filter.")
+
+
+class FilterInfo(BaseModel):
+    param: str
+    column: str
+    kind: str
+    sql: str
+    description: str
+    choices: list[str]
+    repeatable: bool
+    facet: bool
+
+
+class SortInfo(BaseModel):
+    param: str
+    column: str
+    description: str
+
+
+class ListSchema(BaseModel):
+    filters: list[FilterInfo]
+    sorts: list[SortInfo]
+    default_order: str
+    tiers: list[str]
+    page_size_max: int
+
+
+class OverrideInfo(BaseModel):
+    artifact_id: str
+    deleted: bool
+    fields: dict[str, Any]
+
+
+class OverrideList(BaseModel):
+    items: list[OverrideInfo]
+
+
+class OverrideRemoved(BaseModel):
+    artifact_id: str
+    removed: bool
+    message: str
