@@ -138,3 +138,22 @@ def test_viewers_cannot_write(api):
     assert_error(api.post(URL, json={"artifact_id": "V-1"}), 403, "forbidden")
     assert_error(api.put(f"{URL}/SKU-001", json={"vendor": "x"}), 403, "forbidden")
     assert_error(api.delete(f"{URL}/SKU-001"), 403, "forbidden")
+
+
+def test_concurrent_edits_queue_instead_of_failing(fresh_api):
+    import threading
+
+    api = fresh_api
+    results: list[int] = []
+
+    def edit(i: int) -> None:
+        results.append(api.put(f"{URL}/SKU-00{i}", role="editor", json={"vendor": f"V{i}"}).status_code)
+
+    threads = [threading.Thread(target=edit, args=(i,)) for i in (1, 2, 3, 6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200, 200, 200, 200]
+    rows = assert_invariant(api)
+    assert [rows[f"SKU-00{i}"]["vendor"] for i in (1, 2, 3, 6)] == ["V1", "V2", "V3", "V6"]

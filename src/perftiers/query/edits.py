@@ -1,6 +1,6 @@
 """Manual changes to `measurement.performance` (the API's POST / PUT / DELETE).
 
-Under the pipeline lock (so no sync or refresh interleaves): save the change as an override
+Under the pipeline lock (so no sync or refresh interleaves; concurrent edits queue briefly): save the change as an override
 (`perftiers.metadata.overrides`, which later refreshes apply again), then rewrite the table in
 one overwrite commit: load the current rows, apply the change, reclassify every row with
 `refresh.mart.classified_arrow` using the spec version the rows were classified with (the
@@ -10,14 +10,16 @@ snapshots are expired and unreferenced files deleted (`lakehouse.maintenance`), 
 
 from __future__ import annotations
 
+import time
 import uuid
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 
 from perftiers import duck
-from perftiers.errors import Conflict, NotFound
+from perftiers.errors import AlreadyRunning, Conflict, NotFound
 from perftiers.lakehouse import catalog, maintenance
 from perftiers.metadata import artifacts, locks, overrides
 from perftiers.metadata.db import engine_for
@@ -46,9 +48,33 @@ def applied_spec_version(engine: sa.Engine) -> int | None:
     return int(art.body["spec_version"]) if art and "spec_version" in art.body else None
 
 
+EDIT_HOLDER = "edit-"
+EDIT_WAIT_SECONDS = 10.0
+
+
+@contextmanager
+def _pipeline_lock(engine: sa.Engine, settings: Settings) -> Iterator[None]:
+    """The pipeline lock. Another edit (seconds) is waited for; a sync or refresh is a 409."""
+    deadline = time.monotonic() + EDIT_WAIT_SECONDS
+    while True:
+        try:
+            lock = locks.acquire(engine, lease_seconds=settings.lock_lease_seconds,
+                                 holder=f"{EDIT_HOLDER}{uuid.uuid4().hex[:12]}")
+            break
+        except AlreadyRunning:
+            holder = locks.current_holder(engine) or ""
+            if not holder.startswith(EDIT_HOLDER) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _change(settings: Settings, change: overrides.Override, by: str, *, must_exist: bool) -> int | None:
     engine = engine_for(settings.resolved_database_url)
-    with locks.held(engine, lease_seconds=settings.lock_lease_seconds):
+    with _pipeline_lock(engine, settings):
         table = catalog.load(settings, catalog.PERFORMANCE)
         con = duck.connect(settings)
         try:
