@@ -99,7 +99,7 @@ def _change(settings: Settings, change: overrides.Override, by: str, *, must_exi
             previous = _stored(engine, change.artifact_id)
             overrides.save(engine, change, updated_by=by)
             try:
-                overrides.apply(con, "performance", [change])
+                overrides.apply(con, "performance", [change], tz=settings.timezone)
                 data = classified_arrow(con, "performance", spec, int(spec_version),
                                         _as_date(as_of) or today(settings),
                                         refreshed_at or datetime.now(timezone.utc))
