@@ -218,3 +218,46 @@ def test_killed_refreshes_leave_consistent_tables_and_the_rerun_matches(tmp_path
     snapshots = {ident: catalog.current_snapshot_id(catalog.load_existing(settings, ident)) for ident in RAW}
     run_to_end(home, "sync")
     assert snapshots == {ident: catalog.current_snapshot_id(catalog.load_existing(settings, ident)) for ident in RAW}
+
+
+# -- Deterministic kill points (perftiers.faults) ------------------------------------------------
+# An uninterrupted run is traced, then the same run from the same folder is killed at each point
+# it passed: before / after every Iceberg commit and metadata write, each progress step, each file
+# the cleanup deletes, the telemetry writes and the lock. The checks are in
+# tests/reliability/killpoints.py::check_kill (tables whole, lock within its lease, telemetry
+# truthful and closed by the next run, rerun equals the uninterrupted run).
+
+from datetime import date  # noqa: E402
+
+from tests.reliability.killpoints import Scenario, run_scenario, sync_and_refresh, sync_at  # noqa: E402
+
+
+def test_sync_killed_at_every_point(tmp_path):
+    """A sync whose data changed: both raw tables rewritten (overwrite commits), old files deleted."""
+    scenario = Scenario("sync", "sync", sync_at("2025-05-31"), ["sync", "--source", "demo"],
+                        {"demo_end_date": "2025-06-30"})
+    killed = run_scenario(tmp_path, scenario)
+    assert len(killed) >= 20, sorted(killed)
+    assert {"progress:staging order lines", "iceberg.commit:raw.order_lines:before", "iceberg.metadata:written",
+            "maintenance:deleted", "run:lock-released"} <= {name for name, _ in killed}
+
+
+def test_first_sync_killed_while_creating_tables(tmp_path):
+    """The first sync into an empty folder: killed around the commit that creates each table."""
+    scenario = Scenario("first-sync", "sync", lambda settings: None, ["sync", "--source", "demo"],
+                        {"demo_end_date": "2025-06-30"})
+    killed = run_scenario(tmp_path, scenario,
+                          select=lambda point: point[0].startswith("iceberg.commit:") and point[1] == 1)
+    # the first commit of each table creates it (raw.order_lines with its partition spec, in one commit)
+    assert {("iceberg.commit:raw.products:before", 1), ("iceberg.commit:raw.order_lines:after", 1)} <= killed
+
+
+def test_refresh_killed_at_every_point(tmp_path):
+    """A refresh over two earlier ones: both mart tables rewritten, the oldest snapshots expired."""
+    scenario = Scenario("refresh", "refresh", sync_and_refresh(date(2025, 6, 1), date(2025, 6, 15)),
+                        ["refresh", "--as-of", "2025-06-30"], {"demo_end_date": "2025-06-30"},
+                        as_of=date(2025, 6, 30))
+    killed = run_scenario(tmp_path, scenario)
+    assert len(killed) >= 20, sorted(killed)
+    assert {"progress:classifying", "iceberg.commit:measurement.performance:before", "refresh:artifact-written",
+            "maintenance:deleted", "run:final-record"} <= {name for name, _ in killed}

@@ -5,7 +5,9 @@ Inert unless one of two environment variables is set (nothing here runs in norma
 - `PERFTIERS_TEST_KILL_AT=<point>:<n>` kills this process with SIGKILL the n-th time it reaches
   `point` (`n` defaults to 1), as a crash, an OOM kill or a pulled plug would;
 - `PERFTIERS_TEST_TRACE=<file>` appends every point reached to `file`, one per line, so a test can
-  list the points of an uninterrupted run and then kill a run at each of them.
+  list the points of an uninterrupted run and then kill a run at each of them;
+- `PERFTIERS_TEST_PAUSE_AT=<point>:<n>` with `PERFTIERS_TEST_PAUSE_UNTIL=<file>` makes the n-th
+  pass of `point` wait until `file` exists (at most a minute), so a test can hold a run mid-way.
 
 Points: `run_job` (lock taken, telemetry written, job returned, lock released), every progress
 step of a job (`progress:<step>`), every Iceberg catalog commit and table creation
@@ -18,21 +20,24 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 KILL_ENV = "PERFTIERS_TEST_KILL_AT"
 TRACE_ENV = "PERFTIERS_TEST_TRACE"
+PAUSE_ENV = "PERFTIERS_TEST_PAUSE_AT"
+PAUSE_UNTIL_ENV = "PERFTIERS_TEST_PAUSE_UNTIL"
 
 _seen: dict[str, int] = {}
 _lock = threading.Lock()
 
 
 def armed() -> bool:
-    return bool(os.environ.get(KILL_ENV) or os.environ.get(TRACE_ENV))
+    return bool(os.environ.get(KILL_ENV) or os.environ.get(TRACE_ENV) or os.environ.get(PAUSE_ENV))
 
 
-def _target() -> tuple[str, int] | None:
-    raw = os.environ.get(KILL_ENV)
+def _target(env: str = KILL_ENV) -> tuple[str, int] | None:
+    raw = os.environ.get(env)
     if not raw:
         return None
     name, _, count = raw.rpartition(":")
@@ -53,6 +58,11 @@ def point(name: str) -> None:
                 out.write(f"{name}\n")
     if _target() == (name, n):
         os.kill(os.getpid(), signal.SIGKILL)
+    if _target(PAUSE_ENV) == (name, n):
+        release = os.environ.get(PAUSE_UNTIL_ENV, "")
+        deadline = time.monotonic() + 60
+        while release and not os.path.exists(release) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def instrument(catalog: Any) -> Any:
