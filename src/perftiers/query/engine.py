@@ -71,11 +71,18 @@ class QueryEngine:
             con.close()
 
     def _watch(self) -> None:
+        last_logged = None
         while not self._stop.wait(self.check_interval):
             try:
                 self.check()
-            except Exception as exc:
-                log.warning("snapshot check failed: %s", exc)
+                if last_logged is not None:
+                    log.info("snapshot checks work again")
+                last_logged = None
+            except Exception as exc:  # keep serving the loaded snapshot; say so once per distinct error
+                message = f"{type(exc).__name__}: {exc}"
+                if message != last_logged:
+                    log.warning("snapshot check failed (still serving the loaded snapshot): %s", message)
+                last_logged = message
 
     @property
     def watching(self) -> bool:
