@@ -27,12 +27,15 @@ _ETAG = re.compile(r'^\s*(?:W/)?"v(\d{1,9})"\s*$')
 
 
 def _applied(db: sa.Engine, engine: QueryEngine) -> int | None:
-    """The version of the latest refresh, else the one the served rows carry."""
-    version = applied_spec_version(db)
-    if version is None:
-        current = engine.current()
-        version = current.spec_version if current else None
-    return version
+    """The newer of the latest refresh record and the version the served rows carry.
+
+    Versions only grow and a refresh applies the newest, so the larger one is right both when this
+    replica has not yet loaded a new snapshot and when a refresh died between its table commit and
+    its `mart_refresh` record.
+    """
+    current = engine.current()
+    known = [v for v in (applied_spec_version(db), current.spec_version if current else None) if v is not None]
+    return max(known) if known else None
 
 
 def _settings_body(db: sa.Engine, engine: QueryEngine, art: artifacts.Artifact) -> dict[str, Any]:
