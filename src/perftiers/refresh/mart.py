@@ -27,6 +27,13 @@ from perftiers.settings import Settings
 LINE_COLUMNS = ("order_id", "ordered_at", "artifact_id", "quantity", "refunded_quantity", "unit_price",
                 "discount", "cancelled")
 
+MEMORY_LIMIT = "1GB"
+"""DuckDB's memory for the refresh; beyond it the daily-sales aggregation spills to the data folder's
+`tmp/`. DuckDB's default (80% of RAM) let the refresh of 10M order lines peak at 1.8 GiB RSS; with
+1 GB it peaks at 1.3 GiB in the same time, and a larger store spills instead of growing
+(docs/benchmarks.md). The refresh may run inside `perftiers serve` (the scheduler), next to the
+served tables."""
+
 
 def today(settings: Settings) -> date:
     return datetime.now(settings.tz).date()
@@ -40,7 +47,7 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
     refreshed_at = datetime.now(timezone.utc)
     params = {"tz": settings.timezone, "as_of": as_of}
 
-    con = duck.connect(settings)
+    con = duck.connect(settings, memory_limit=MEMORY_LIMIT)
     try:
         ctx.progress("reading raw tables", None, None)
         products = catalog.load(settings, catalog.PRODUCTS)
