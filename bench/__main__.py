@@ -1,0 +1,136 @@
+"""`python -m bench run [--quick] [...]`: the perftiers benchmark suite (see docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import report
+from bench.core import REPO, fmt_count, log, machine, parse_count
+
+DEFAULTS = {
+    # the issue's sizes: refresh at 100k products / 10M lines (growth from 1M), API at 100k and 1M products
+    "default": {"products": "100k", "sizes": "1M,10M", "rounds": 3, "sync_products": "100k", "sync_lines": "1M",
+                "sync_rounds": 2, "api_products": "100k,1M", "api_lines_per_product": 3,
+                "requests": 40, "per_client": 10, "warmup": 3},
+    "quick": {"products": "20k", "sizes": "100k,300k", "rounds": 1, "sync_products": "20k", "sync_lines": "100k",
+              "sync_rounds": 1, "api_products": "10k", "api_lines_per_product": 3,
+              "requests": 5, "per_client": 2, "warmup": 1,
+              "budget": {"single_s": 2.0, "concurrent_s": 2.0, "warmup_s": 1.0}},
+}
+PARTS = ("refresh", "sync", "api")
+DOCS = REPO / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
+
+
+def _counts(text: str) -> list[int]:
+    return [parse_count(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run the benchmarks and write bench/results/<timestamp>.json and .md")
+    r.add_argument("--quick", action="store_true", help="small sizes, one round: a working check in < 2 min")
+    r.add_argument("--sizes", help="order lines of the refresh stores, e.g. 1M,10M,30M (default 1M,10M)")
+    r.add_argument("--products", help="products of the refresh stores (default 100k)")
+    r.add_argument("--rounds", type=int, help="interleaved refresh rounds per size (default 3)")
+    r.add_argument("--sync-products", help="products of the sync store (default 100k)")
+    r.add_argument("--sync-lines", help="order lines of the sync store (default 1M)")
+    r.add_argument("--sync-rounds", type=int, help="first syncs per format (default 2)")
+    r.add_argument("--api-products", help="products of the API stores (default 100k,1M)")
+    r.add_argument("--api-lines-per-product", type=int, help="order lines per product in the API stores (default 3)")
+    r.add_argument("--requests", type=int, help="sequential requests per API case (default 40)")
+    r.add_argument("--per-client", type=int, help="requests per concurrent client per API case (default 10)")
+    r.add_argument("--only", help=f"comma-separated parts to run: {', '.join(PARTS)} (default all)")
+    r.add_argument("--work", type=Path, help="folder for the generated stores; kept and reused across runs "
+                                             "(default: a temporary folder, deleted afterwards)")
+    r.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="where results go")
+    r.add_argument("--update-docs", action="store_true", help=f"also put the tables into {DOCS.relative_to(REPO)}")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    mode = "quick" if args.quick else "default"
+    d = DEFAULTS[mode]
+    opt = lambda name: getattr(args, name, None) if getattr(args, name, None) is not None else d[name]  # noqa: E731
+    parts = [x.strip() for x in (args.only or ",".join(PARTS)).split(",") if x.strip()]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        sys.exit(f"unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    work = args.work or Path(tempfile.mkdtemp(prefix="perftiers-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {
+        "started_at": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "mode": mode,
+        "command": "python -m bench " + " ".join(argv),
+        "machine": machine(),
+        "parameters": {},
+    }
+    try:
+        if "refresh" in parts:
+            from bench import refresh
+
+            sizes, products, rounds = _counts(opt("sizes")), parse_count(opt("products")), opt("rounds")
+            results["parameters"]["refresh"] = {"products": products, "sizes": sizes, "rounds": rounds}
+            results["refresh"] = refresh.run(work, products, sizes, rounds)
+        if "sync" in parts:
+            from bench import sync
+
+            products, lines = parse_count(opt("sync_products")), parse_count(opt("sync_lines"))
+            results["parameters"]["sync"] = {"products": products, "order_lines": lines, "rounds": opt("sync_rounds")}
+            results["sync"] = sync.run(work, products, lines, opt("sync_rounds"))
+        if "api" in parts:
+            from bench import api
+
+            per = opt("api_lines_per_product")
+            stores = [(p, p * per) for p in _counts(opt("api_products"))]
+            results["parameters"]["api"] = {"stores": stores, "requests": opt("requests"),
+                                            "per_client": opt("per_client"), "warmup": d["warmup"]}
+            budget = api.Budget(single=opt("requests"), per_client=opt("per_client"), warmup=d["warmup"],
+                                **d.get("budget", {}))
+            results["api"] = api.run(work, stores, budget)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    results["duration_s"] = time.perf_counter() - t0
+    results["targets"] = report.targets(results)
+    md = report.markdown(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    json_path, md_path = args.out / f"{stamp}.json", args.out / f"{stamp}.md"
+    json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    md_path.write_text(md)
+    if args.update_docs:
+        _update_docs(md)
+    log(f"done in {results['duration_s'] / 60:.1f} min: {json_path} and {md_path}")
+    print(md_path)
+    return 0
+
+
+def _update_docs(md: str) -> None:
+    """Replace the generated part of docs/benchmarks.md (between the markers), keep the notes."""
+    body = md.split("\n", 1)[1].lstrip("\n")  # drop the report's own title
+    text = DOCS.read_text() if DOCS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    DOCS.write_text(f"{head}{BEGIN}\n{body}{END}{tail}")
+    log(f"updated {DOCS}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

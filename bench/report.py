@@ -1,0 +1,229 @@
+"""The verdicts against the issue's targets, and the Markdown report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.core import fmt_count
+
+GIB = 1024.0  # MB per GiB (RSS is measured in MiB)
+
+
+def _verdict(name: str, value: float, op: str, target: float, unit: str, where: str, note: str = "",
+             info: bool = False) -> dict:
+    """One row of the targets table; `info` rows are context (not one of the issue's targets)."""
+    met = value <= target if op == "<=" else value >= target
+    if met or info:
+        gap = ""
+    elif op == "<=":
+        gap = f"{(value / target - 1) * 100:.0f}% over"
+    else:
+        gap = f"{target / value:.1f}x short" if value else "no data"
+    return {"target": name, "where": where, "value": value, "op": op, "goal": target, "unit": unit,
+            "met": None if info else met, "gap": gap, "note": note}
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    refresh = results.get("refresh")
+    if refresh and refresh["sizes"]:
+        # the issue's size is 10M lines; otherwise the largest measured size up to it
+        sizes = [s for s in refresh["sizes"] if s["order_lines"] <= 10_000_000] or refresh["sizes"]
+        e = max(sizes, key=lambda s: s["order_lines"])
+        where = f"{fmt_count(e['products'])} products / {fmt_count(e['order_lines'])} lines"
+        if "ratio_vs_duckdb_sql" in e:
+            r = e["ratio_vs_duckdb_sql"]["time"]
+            out.append(_verdict("refresh time / hand-written DuckDB SQL", r, "<=", 1.5, "x", where,
+                                "aim 1.2x" + (" (met)" if r <= 1.2 else "")))
+        if "ratio_vs_duckdb_sql_both" in e:
+            out.append(_verdict("refresh time / hand-written DuckDB SQL writing both outputs (like for like)",
+                                e["ratio_vs_duckdb_sql_both"]["time"], "<=", 1.5, "x", where, info=True))
+        out.append(_verdict("refresh peak RSS", e["perftiers"]["peak_rss_mb"] / GIB, "<=", 1.5, "GiB", where))
+        if "ratio_vs_pandas" in e:
+            out.append(_verdict("refresh time / pandas", e["ratio_vs_pandas"]["time"], "<=", 1.0, "x", where,
+                                info=True))
+    sync = results.get("sync")
+    if sync:
+        where = f"{fmt_count(sync['order_lines'])} lines, files source"
+        out.append(_verdict("sync throughput from Parquet", sync["formats"]["parquet"]["first_sync"]["lines_per_s"],
+                            ">=", 1_000_000, "lines/s", where))
+    api = results.get("api")
+    if api and api["stores"]:
+        s = max(api["stores"], key=lambda s: s["products"])
+        where = f"{fmt_count(s['products'])} products"
+        c = f"c{api['clients']}"
+        for name, entry in s["cases"].items():
+            if name.startswith("list") or name == "summary":
+                out.append(_verdict(f"{name}: HTTP median / naive in-process median", entry["ratio_median_c1"],
+                                    "<=", 1.0, "x", where))
+        for name, entry in s["cases"].items():
+            floor = name == "healthz"  # the framework floor: context for the others, not a target
+            out.append(_verdict(f"{name}: p99 with {api['clients']} clients / 1-client median",
+                                entry["p99_c16_over_median_c1"], "<=", 4.0, "x", where,
+                                f"p99 {entry['http'][c]['p99_ms']:.1f} ms", info=floor))
+    return out
+
+
+# -- Markdown -----------------------------------------------------------------------------------------
+
+def _n(v: Any, digits: int = 2) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if v != v:  # NaN
+            return "–"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _value(t: dict[str, Any]) -> str:
+    if t["unit"] == "lines/s":
+        return f"{t['value']:,.0f} lines/s"
+    if t["unit"] == "GiB":
+        return f"{t['value']:.2f} GiB"
+    return f"{t['value']:.2f}x"
+
+
+def _goal(t: dict[str, Any]) -> str:
+    if t["unit"] == "lines/s":
+        return f"{t['op']} {t['goal']:,.0f} lines/s"
+    if t["unit"] == "GiB":
+        return f"{t['op']} {t['goal']} GiB"
+    return f"{t['op']} {t['goal']}x"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        f"# perftiers benchmark — {results['started_at']}",
+        "",
+        f"Mode `{results['mode']}`, {results['duration_s'] / 60:.1f} min. "
+        f"Command: `{results['command']}`.",
+        "",
+        f"Machine: {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['cpu_model']}; {m['os']}; "
+        f"Python {m['python']}, DuckDB {m['duckdb']}, PyIceberg {m['pyiceberg']}, PyArrow {m['pyarrow']}, "
+        f"pandas {m['pandas']}; commit {m['git_commit']}; load average at start "
+        f"{', '.join(f'{x:.1f}' for x in (m['load_average_at_start'] or []))}.",
+        "",
+        "## Targets",
+        "",
+        "| target | where | measured | goal | met | gap |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in results["targets"]:
+        note = f" ({t['note']})" if t["note"] else ""
+        met = "info" if t["met"] is None else "yes" if t["met"] else "**no**"
+        lines.append(f"| {t['target']}{note} | {t['where']} | {_value(t)} | {_goal(t)} | {met} | {t['gap']} |")
+    if results.get("refresh"):
+        lines += _refresh_md(results["refresh"])
+    if results.get("sync"):
+        lines += _sync_md(results["sync"])
+    if results.get("api"):
+        lines += _api_md(results["api"])
+    return "\n".join(lines) + "\n"
+
+
+def _refresh_md(r: dict[str, Any]) -> list[str]:
+    out = ["", "## Mart refresh", "",
+           f"{fmt_count(r['products'])} products; medians of {r['rounds']} interleaved round(s); each program in its "
+           "own process; time = the work after imports; peak RSS from wait4. `agree` = rows whose metrics or flags "
+           "differ from perftiers' `measurement.performance` (0 = same result).", "",
+           "| lines | program | time s | CPU s | peak RSS MiB | time ratio | CPU ratio | RSS ratio | agree |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for e in r["sizes"]:
+        for p in ("perftiers", "duckdb_sql", "duckdb_sql_both", "pandas"):
+            if p not in e:
+                continue
+            rt = e.get(f"ratio_vs_{p}", {})
+            agree = e["agreement"].get(p)
+            agree_s = "–" if agree is None else (f"{agree['mismatched_rows']:,} differ"
+                                                 + (f" ({', '.join(agree['columns'])})" if agree["columns"] else ""))
+            if agree and "daily_sales" in agree:
+                agree_s += f"; daily sales {agree['daily_sales']['mismatched_rows']:,} differ"
+            ratios = "| | |" if p == "perftiers" else f"| {_n(rt.get('time'))}x | {_n(rt.get('cpu'))}x |"
+            lines_s = fmt_count(e["order_lines"])
+            rss_ratio = "" if p == "perftiers" else f"{_n(rt.get('peak_rss'))}x"
+            out.append(f"| {lines_s} | {p} | {_n(e[p]['time_s'])} | {_n(e[p]['cpu_s'])} | "
+                       f"{_n(e[p]['peak_rss_mb'], 0)} {ratios} {rss_ratio} | {agree_s if p != 'perftiers' else ''} |")
+    out += ["", "Ratios are perftiers / that program (time, CPU, peak RSS).", ""]
+    if r.get("growth"):
+        out += ["Growth of time with order lines:", "",
+                "| from | to | lines x | perftiers x | duckdb_sql x | duckdb_sql_both x | pandas x |",
+                "|---|---|---|---|---|---|---|"]
+        for g in r["growth"]:
+            out.append(f"| {fmt_count(g['from_lines'])} | {fmt_count(g['to_lines'])} | {_n(g['lines_factor'], 1)} | "
+                       f"{_n(g.get('perftiers_time_factor'))} | {_n(g.get('duckdb_sql_time_factor'))} | "
+                       f"{_n(g.get('duckdb_sql_both_time_factor'))} | {_n(g.get('pandas_time_factor'))} |")
+        out.append("")
+    big = max(r["sizes"], key=lambda s: s["order_lines"])
+    out += [f"perftiers refresh phases at {fmt_count(big['order_lines'])} lines (medians):", "",
+            "| phase | wall s | CPU s | peak RSS MiB |", "|---|---|---|---|"]
+    for ph in big["perftiers"].get("phases") or []:
+        out.append(f"| {ph['step']} | {_n(ph['wall_s'])} | {_n(ph['cpu_s'])} | {_n(ph['peak_rss_mb'], 0)} |")
+    return out
+
+
+def _sync_md(s: dict[str, Any]) -> list[str]:
+    out = ["", "## Sync", "",
+           f"`files` source, {fmt_count(s['products'])} products / {fmt_count(s['order_lines'])} order lines, "
+           f"first sync into a fresh data folder (median of {s['rounds']}), then an unchanged re-sync. "
+           "Baseline: DuckDB copying the same order-lines file to zstd Parquet.", "",
+           "| format | file MB | first sync s | lines/s | peak RSS MiB | unchanged re-sync s | lines/s | "
+           "DuckDB copy s | lines/s | sync / copy |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for fmt, f in s["formats"].items():
+        fs, rs, cp = f["first_sync"], f["unchanged_resync"], f["duckdb_copy"]
+        out.append(f"| {fmt} | {_n(f['file_mb'], 1)} | {_n(fs['time_s'])} | {fs['lines_per_s']:,.0f} | "
+                   f"{_n(fs['peak_rss_mb'], 0)} | {_n(rs['time_s'])} | {rs['lines_per_s']:,.0f} | "
+                   f"{_n(cp['time_s'])} | {cp['lines_per_s']:,.0f} | {_n(f['ratio_vs_duckdb_copy'])}x |")
+    if s.get("demo_sync"):
+        d = s["demo_sync"]
+        out += ["", f"Demo-source sync of the same store (generation included): {_n(d['work_s'])} s, "
+                    f"{d['lines_per_s']:,.0f} lines/s, peak RSS {_n(d['peak_rss_mb'], 0)} MiB."]
+    parquet = s["formats"].get("parquet")
+    if parquet and parquet["first_sync"].get("phases"):
+        out += ["", "First sync from Parquet, phases:", "", "| phase | wall s | CPU s | peak RSS MiB |",
+                "|---|---|---|---|"]
+        for ph in parquet["first_sync"]["phases"]:
+            out.append(f"| {ph['step']} | {_n(ph['wall_s'])} | {_n(ph['cpu_s'])} | {_n(ph['peak_rss_mb'], 0)} |")
+    return out
+
+
+def _api_md(a: dict[str, Any]) -> list[str]:
+    c = f"c{a['clients']}"
+    req = a["requests"]
+    out = ["", "## API latency over HTTP", "",
+           f"`perftiers serve --no-scheduler`, viewer token, pageSize {a['page_size']}, search `{a['search']}`, deep "
+           f"page = 90% into the list. 1 client: up to {req['single']} sequential requests (at most "
+           f"{req['single_s']:g} s); {a['clients']} clients: up to {req['per_client']} requests each, at once, for "
+           f"at most {req['concurrent_s']:g} s (asyncio + httpx, keep-alive; closed loop, no think time); after "
+           f"{req['warmup']} warm-up requests. Naive = the same SQL in process on a plain DuckDB table "
+           "(1 thread / 16 threads, one cursor each). Times in ms."]
+    for s in a["stores"]:
+        out += ["", f"### {fmt_count(s['products'])} products ({fmt_count(s['order_lines'])} order lines)", "",
+                f"| case | HTTP median | HTTP p99 | HTTP median {c} | HTTP p99 {c} | naive median | naive p99 | "
+                f"naive p99 {c} | HTTP/naive median | p99 {c} / median | median / healthz |",
+                "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for name, e in s["cases"].items():
+            h, n = e["http"], e.get("naive")
+            out.append(
+                f"| {name} | {_n(h['c1']['median_ms'])} | {_n(h['c1']['p99_ms'])} | {_n(h[c]['median_ms'])} | "
+                f"{_n(h[c]['p99_ms'])} | {_n(n['c1']['median_ms']) if n else '–'} | "
+                f"{_n(n['c1']['p99_ms']) if n else '–'} | {_n(n[c]['p99_ms']) if n else '–'} | "
+                f"{_n(e.get('ratio_median_c1'))}{'x' if n else ''} | {_n(e['p99_c16_over_median_c1'])}x | "
+                f"{_n(e['median_c1_over_floor'])}x |")
+    out += ["", "## Serving memory", "",
+            "| products | order lines | serve RSS after load MiB | peak while loading MiB | after load test MiB | "
+            "peak MiB | performance table as Arrow MB | RSS / Arrow | ready after s |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for s in a["stores"]:
+        out.append(f"| {fmt_count(s['products'])} | {fmt_count(s['order_lines'])} | "
+                   f"{_n(s['serve_rss_after_load_mb'], 0)} | {_n(s.get('serve_peak_rss_loading_mb'), 0)} | "
+                   f"{_n(s['serve_rss_after_load_test_mb'], 0)} | "
+                   f"{_n(s['serve_peak_rss_mb'], 0)} | {_n(s['performance_arrow_mb'], 1)} | "
+                   f"{_n(s['rss_over_arrow'], 1)}x | {_n(s['ready_s'], 1)} |")
+    return out
