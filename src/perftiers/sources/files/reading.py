@@ -1,0 +1,354 @@
+"""Reading CSV, Parquet and JSON Lines files into raw column batches (`_RawBatch`).
+
+Readers keep only the known columns, as read; problems with the file itself (header, columns,
+malformed lines) go to `_Problems`. Converting and checking the values is `validate`'s job.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+from perftiers.sources import files as tuning  # block sizes, looked up at call time
+from perftiers.sources.files.arrays import _decode
+from perftiers.sources.files.columns import _Col, _RawBatch, _Table
+from perftiers.sources.files.discover import _File
+from perftiers.sources.files.problems import _Pending, _Problems
+
+
+def open_file(fs: pafs.FileSystem, f: _File):
+    return fs.open_input_stream(f.path, compression=f.compression)
+
+
+def read(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems) -> Iterator[_RawBatch]:
+    """Raw batches of the known columns of `f`, in row order; file-level problems go to `problems`."""
+    if f.fmt == "csv":
+        return _read_csv(fs, f, table, problems)
+    if f.fmt == "parquet":
+        return _read_parquet(fs, f, table, problems)
+    return _read_jsonl(fs, f, table, problems)
+
+
+def _read_csv(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems) -> Iterator[_RawBatch]:
+    try:
+        header = _csv_header(fs, f)
+    except UnicodeDecodeError:
+        problems.add(_Pending(f, "the header is not valid UTF-8 text (save the file as UTF-8)", line=1))
+        return
+    except (OSError, pa.ArrowException, csv.Error) as exc:
+        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        return
+    if header is None:  # an empty file
+        return
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+        problems.add(_Pending(f, "the header has a single column: the file must be comma-separated", line=1))
+    names = [h.strip().lower() for h in header]
+    f.ncols = len(names)
+    positions: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in table.names:
+            if name in positions:
+                problems.add(_Pending(f, f"column {name!r} appears twice in the header", line=1))
+            positions.setdefault(name, i)
+    for col in table.columns:
+        if col.required and col.name not in positions:
+            problems.add(_Pending(f, f"missing required column {col.name!r}", line=1))
+    if not positions:
+        return
+    generated = [f"c{i}" for i in range(len(names))]
+
+    def on_invalid(row: Any) -> str:
+        # Called from reader threads, maybe out of order: the line is found later by a scan.
+        problems.add(_Pending(f, f"expected {row.expected_columns} columns, found {row.actual_columns}", badrow=0))
+        return "skip"
+
+    try:
+        stream = open_file(fs, f)
+    except OSError as exc:
+        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        return
+    first_row = 0
+    try:
+        reader = pcsv.open_csv(
+            stream,
+            read_options=pcsv.ReadOptions(
+                use_threads=True, block_size=tuning.CSV_BLOCK_SIZE, column_names=generated, skip_rows=1
+            ),
+            parse_options=pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+            convert_options=pcsv.ConvertOptions(
+                column_types={g: pa.binary() for g in generated},
+                strings_can_be_null=False,
+                check_utf8=False,
+            ),
+        )
+        last = None
+        for batch in reader:
+            if batch.num_rows:
+                last = batch
+            columns = {name: batch.column(generated[i]) for name, i in positions.items()}
+            for col in table.columns:
+                columns.setdefault(col.name, None)
+            yield _RawBatch(columns, batch.num_rows, first_row)
+            first_row += batch.num_rows
+        # A quote that is never closed swallows the rest of the file into one value of the
+        # last row; CSV readers accept that silently. Look closer only in that case.
+        if last is not None and any(
+            v is not None and (b"\n" in v or b"\r" in v) for v in (c[-1].as_py() for c in last.columns)
+        ):
+            line = _csv_open_quote(fs, f)
+            if line:
+                problems.add(
+                    _Pending(f, 'a quoted value that starts on this line is never closed (a stray " character?)', line=line)
+                )
+    except (pa.ArrowException, OSError) as exc:
+        problems.add(_Pending(f, f"cannot be read as CSV after data row {first_row}: {exc}", line=0))
+    finally:
+        stream.close()
+
+
+def _csv_open_quote(fs: pafs.FileSystem, f: _File) -> int | None:
+    """The line where the record with an unclosed quote starts, if there is one."""
+    try:
+        with open_file(fs, f) as stream:
+            text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+            _raise_csv_field_limit()
+            reader = csv.reader(text, strict=True)
+            end = 0
+            try:
+                for _ in reader:
+                    end = reader.line_num
+            except csv.Error as exc:
+                if "unexpected end of data" in str(exc):
+                    return end + 1
+    except OSError:
+        pass
+    return None
+
+
+def _csv_header(fs: pafs.FileSystem, f: _File) -> list[str] | None:
+    with open_file(fs, f) as stream:
+        data = b""
+        while b"\n" not in data:
+            chunk = stream.read(1 << 16)
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > 16 << 20:
+                break
+    line = data.split(b"\n", 1)[0]
+    text = line.decode("utf-8-sig").rstrip("\r")
+    if not text.strip():
+        if not data.strip():
+            return None
+    return next(csv.reader([text]), [])
+
+
+def _read_parquet(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems) -> Iterator[_RawBatch]:
+    try:
+        handle = fs.open_input_file(f.path)
+    except OSError as exc:
+        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        return
+    first_row = 0
+    try:
+        try:
+            parquet = pq.ParquetFile(handle)
+        except (pa.ArrowException, OSError) as exc:
+            problems.add(_Pending(f, f"is not a readable Parquet file ({exc})", line=0))
+            return
+        actual: dict[str, str] = {}
+        for name in parquet.schema_arrow.names:
+            key = name.strip().lower()
+            if key in table.names:
+                if key in actual:
+                    problems.add(_Pending(f, f"column {key!r} appears twice", line=0))
+                    continue
+                actual[key] = name
+        for col in table.columns:
+            if col.required and col.name not in actual:
+                problems.add(_Pending(f, f"missing required column {col.name!r}", line=0))
+        if not actual:
+            return
+        for batch in parquet.iter_batches(batch_size=tuning.PARQUET_BATCH_ROWS, columns=list(actual.values()), use_threads=True):
+            columns = {key: _decode(batch.column(name)) for key, name in actual.items()}
+            for col in table.columns:
+                columns.setdefault(col.name, None)
+            yield _RawBatch(columns, batch.num_rows, first_row)
+            first_row += batch.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        problems.add(_Pending(f, f"cannot be read after row {first_row} ({exc})", line=0))
+    finally:
+        handle.close()
+
+
+def _read_jsonl(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems) -> Iterator[_RawBatch]:
+    # Fast path: pyarrow's JSON reader (text columns forced to strings so that dates are not
+    # guessed). If it gives up midway (mixed types, a malformed line...), the rest of the file is
+    # read line by line, skipping the rows already handed on.
+    explicit = pa.schema([(c.name, pa.string()) for c in table.columns if c.kind in ("id", "text", "ts", "currency")])
+    done = 0
+    try:
+        stream = open_file(fs, f)
+    except OSError as exc:
+        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        return
+    try:
+        reader = pjson.open_json(
+            stream,
+            read_options=pjson.ReadOptions(use_threads=True, block_size=tuning.JSON_BLOCK_SIZE),
+            parse_options=pjson.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="infer"),
+        )
+        lowered = [n.strip().lower() for n in reader.schema.names]
+        if len(set(lowered)) != len(lowered):
+            raise pa.ArrowInvalid("duplicate keys after normalisation")
+        for batch in reader:
+            columns: dict[str, pa.Array | None] = {}
+            for name, arr in zip(lowered, batch.columns):
+                if name in table.names:
+                    columns[name] = _decode(arr)
+            for col in table.columns:
+                if col.name not in columns:
+                    columns[col.name] = pa.nulls(batch.num_rows)
+            yield _RawBatch(columns, batch.num_rows, done)
+            done += batch.num_rows
+        return
+    except (pa.ArrowException, OSError):
+        pass
+    finally:
+        stream.close()
+    yield from _read_jsonl_lines(fs, f, table, problems, skip_rows=done)
+
+
+def _read_jsonl_lines(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems, skip_rows: int) -> Iterator[_RawBatch]:
+    f.row_lines = []
+    chunk = tuning.JSON_LINES_CHUNK
+    values: dict[str, list[Any]] = {c.name: [] for c in table.columns}
+    reasons: dict[str, dict[int, str]] = {}
+    first_row = skip_rows
+    rows = 0
+    seen = 0
+    try:
+        stream = open_file(fs, f)
+    except OSError as exc:
+        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        return
+
+    def flush() -> _RawBatch:
+        columns = {c.name: _py_array(values[c.name], c) for c in table.columns}
+        batch = _RawBatch(columns, rows, first_row, {k: dict(v) for k, v in reasons.items()})
+        for c in table.columns:
+            values[c.name] = []
+        reasons.clear()
+        return batch
+
+    try:
+        lineno = 0
+        for raw in _lines(stream):
+            lineno += 1
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            body = raw.rstrip(b"\r\n")
+            seen += 1
+            if seen <= skip_rows:
+                f.row_lines.append(lineno)
+                continue
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.add(_Pending(f, f"not valid UTF-8 text (byte 0x{body[exc.start]:02x} at column {exc.start + 1})", line=lineno))
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                problems.add(_Pending(f, f"malformed JSON: {exc.msg} (column {exc.colno})", line=lineno))
+                continue
+            if not isinstance(obj, dict):
+                problems.add(_Pending(f, f"expected a JSON object, found {type(obj).__name__}", line=lineno))
+                continue
+            obj = {str(k).strip().lower(): v for k, v in obj.items()}
+            for col in table.columns:
+                v = obj.get(col.name)
+                if isinstance(v, dict) or (isinstance(v, list) and col.kind != "tags"):
+                    kind = "object" if isinstance(v, dict) else "array"
+                    reasons.setdefault(col.name, {})[rows] = f"expected a single value, found a JSON {kind}"
+                    v = None
+                elif col.kind == "tags" and isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
+                    reasons.setdefault(col.name, {})[rows] = "tags must be text"
+                    v = None
+                elif col.kind == "tags" and isinstance(v, str):
+                    v = v.split(",")
+                elif col.kind == "tags" and v is not None and not isinstance(v, list):
+                    v = [v]
+                values[col.name].append(v)
+            f.row_lines.append(lineno)
+            rows += 1
+            if rows >= chunk:
+                yield flush()
+                first_row += rows
+                rows = 0
+        if rows:
+            yield flush()
+    except OSError as exc:
+        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+    finally:
+        stream.close()
+
+
+def _py_array(values: list[Any], col: _Col) -> pa.Array:
+    """A column of Python values from JSON lines; mixed scalar types fall back to their text."""
+    if col.kind == "tags":
+        return pa.array([None if v is None else [None if x is None else str(x) for x in v] for v in values], pa.list_(pa.string()))
+    if col.kind in ("id", "text", "ts", "currency"):
+        if all(v is None or isinstance(v, str) for v in values):
+            return pa.array(values, pa.string())
+    else:
+        try:
+            return pa.array(values)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            pass
+    return pa.array([_py_text(v) for v in values], pa.string())
+
+
+def _py_text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _lines(stream: Any) -> Iterator[bytes]:
+    buffer = io.BufferedReader(_RawStream(stream), buffer_size=1 << 20)
+    yield from buffer
+
+
+class _RawStream(io.RawIOBase):
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self.stream.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _raise_csv_field_limit() -> None:
+    limit = csv.field_size_limit()
+    if limit < 1 << 30:
+        csv.field_size_limit(min(sys.maxsize, 1 << 30))

@@ -1,0 +1,135 @@
+"""`FilesSource`: validate everything in one pass, keep the order lines within the memory budget
+(else read them a second time), and hand out a `StoreExtract`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pyarrow as pa
+from pyarrow import fs as pafs
+
+from perftiers.errors import BadRequest, ValidationFailed
+from perftiers.lakehouse import schemas
+from perftiers.sources.base import SourceRejected, StoreExtract
+from perftiers.sources.files import DEFAULT_MEMORY_BUDGET, MAX_PROBLEMS, reading
+from perftiers.sources.files.columns import _ORDER_LINES, _PRODUCTS, _RawBatch, _Table
+from perftiers.sources.files.discover import _File, _filesystem_for, _s3_for, discover
+from perftiers.sources.files.positions import locate, resolve
+from perftiers.sources.files.problems import _Problems
+from perftiers.sources.files.validate import _Pass
+
+
+class FilesSource:
+    """Reads the canonical files (see the `perftiers.sources.files` docstring for the rules)."""
+
+    name = "files"
+
+    def __init__(
+        self,
+        path: str | Path,
+        timezone: str = "UTC",
+        currency: str = "USD",
+        *,
+        filesystem: pafs.FileSystem | None = None,
+        memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
+        max_problems: int = MAX_PROBLEMS,
+    ):
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise BadRequest(f"unknown timezone {timezone!r}; use an IANA name such as 'Europe/Berlin'") from exc
+        if not re.fullmatch(r"[A-Za-z]{3}", currency or ""):
+            raise BadRequest(f"store currency {currency!r} is not a 3-letter code such as 'USD'")
+        self.timezone = timezone
+        self.currency = currency.upper()
+        self.memory_budget_bytes = memory_budget_bytes
+        self.max_problems = max_problems
+        self.display_path = str(path)
+        if filesystem is not None:
+            self.fs, self.root = filesystem, str(path).rstrip("/") or "/"
+        else:
+            self.fs, self.root = _filesystem_for(str(path))
+
+    @classmethod
+    def from_settings(cls, settings: Any, path: str | Path | None = None) -> "FilesSource":
+        path = path if path not in (None, "") else getattr(settings, "sync_path", None)
+        if not path:
+            raise BadRequest(
+                "the files source needs a folder to read: pass --path PATH or set sync_path "
+                "(PERFTIERS_SYNC_PATH) to a folder or object-store prefix with products and order_lines files"
+            )
+        text = str(path)
+        if urlparse(text).scheme in ("s3", "s3a"):
+            filesystem, root = _s3_for(text, getattr(settings, "object_store_options", {}) or {})
+            return cls(root, settings.timezone, settings.currency, filesystem=filesystem)
+        return cls(path, settings.timezone, settings.currency)
+
+    # -- public ------------------------------------------------------------------------------
+
+    def extract(self) -> StoreExtract:
+        product_files, line_files = discover(self.fs, self.root, self.display_path)
+        problems = _Problems(self.max_problems)
+
+        products_pass = _Pass(self, _PRODUCTS, product_files, problems, retain_budget=None)
+        products_pass.run()
+        product_ids = products_pass.keys()
+
+        lines_pass = _Pass(
+            self, _ORDER_LINES, line_files, problems, retain_budget=self.memory_budget_bytes, known_ids=product_ids
+        )
+        lines_pass.run()
+
+        products_pass.check_unique()
+        lines_pass.check_unique()
+        if problems.total:
+            raise SourceRejected(resolve(self.fs, problems), problems.total)
+
+        products = pa.Table.from_batches(products_pass.retained, schema=schemas.PRODUCTS)
+        counts = {
+            "products": products.num_rows,
+            "order_lines": lines_pass.rows,
+            "unmapped_order_lines": lines_pass.unmapped,
+            "product_files": len(product_files),
+            "order_line_files": len(line_files),
+        }
+        if lines_pass.retained is not None:
+            retained = lines_pass.retained
+
+            def order_lines() -> Iterator[pa.RecordBatch]:
+                yield from retained
+
+        else:
+            fingerprints = {f.path: (f.size, f.mtime) for f in line_files}
+
+            def order_lines() -> Iterator[pa.RecordBatch]:
+                yield from self._reread(line_files, fingerprints, product_ids)
+
+        return StoreExtract(products=products, order_lines=order_lines, counts=counts)
+
+    # -- used by the passes ------------------------------------------------------------------
+
+    def read(self, f: _File, table: _Table, problems: _Problems) -> Iterator[_RawBatch]:
+        return reading.read(self.fs, f, table, problems)
+
+    def locate_rows(self, f: _File, rows: set[int]) -> dict[int, tuple[int, str]]:
+        return locate(self.fs, f, rows, 0)[0]
+
+    # -- second pass -------------------------------------------------------------------------
+
+    def _reread(self, files: list[_File], fingerprints: dict[str, tuple[int, Any]], product_ids: pa.Array) -> Iterator[pa.RecordBatch]:
+        for f in files:
+            info = self.fs.get_file_info(f.path)
+            if (info.size, info.mtime) != fingerprints[f.path]:
+                raise ValidationFailed(
+                    f"{f.name} changed while the sync was reading it; nothing was written. Run the sync again.",
+                    details={"file": f.name},
+                )
+        problems = _Problems(self.max_problems)
+        second = _Pass(self, _ORDER_LINES, files, problems, retain_budget=None, known_ids=product_ids, stream=True)
+        yield from second.iterate()
+        if problems.total:
+            raise SourceRejected(resolve(self.fs, problems), problems.total)

@@ -1,0 +1,236 @@
+"""One validating and converting pass over the files of a table, and the wording of its problems."""
+
+from __future__ import annotations
+
+import bisect
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from perftiers.lakehouse import schemas
+from perftiers.sources.files.arrays import _decode, _indices_mask, _mask, _or, _show, _utf8
+from perftiers.sources.files.columns import _ORDER_LINES, _PRODUCTS, _RawBatch, _Table
+from perftiers.sources.files.convert import _convert
+from perftiers.sources.files.discover import _File
+from perftiers.sources.files.problems import _Pending, _Problems
+
+if TYPE_CHECKING:
+    from perftiers.sources.files.source import FilesSource
+
+
+class _Pass:
+    """One validating (and converting) pass over the files of one table."""
+
+    def __init__(
+        self,
+        source: FilesSource,
+        table: _Table,
+        files: list[_File],
+        problems: _Problems,
+        retain_budget: int | None,
+        known_ids: pa.Array | None = None,
+        stream: bool = False,
+    ):
+        self.source, self.table, self.files, self.problems = source, table, files, problems
+        self.retain_budget = retain_budget
+        self.known_ids = known_ids
+        self.stream = stream
+        self.retained: list[pa.RecordBatch] | None = []
+        self.retained_bytes = 0
+        self.rows = 0
+        self.unmapped = 0
+        # for the uniqueness check: key chunks and where they came from
+        self.key_chunks: list[pa.Array] = []
+        self.key_origin: list[tuple[_File, int]] = []  # (file, first data row of the chunk)
+
+    def run(self) -> None:
+        for _ in self.iterate():
+            pass
+
+    def iterate(self) -> Iterator[pa.RecordBatch]:
+        for f in self.files:
+            for raw in self.source.read(f, self.table, self.problems):
+                batch = self._batch(f, raw)
+                if batch is None:
+                    continue
+                if self.stream:
+                    yield batch
+                elif self.retained is not None:
+                    self.retained.append(batch)
+                    self.retained_bytes += batch.nbytes
+                    if self.retain_budget is not None and self.retained_bytes > self.retain_budget:
+                        self.retained = None
+        if self.problems.total and not self.stream:
+            self.retained = []
+
+    def keys(self) -> pa.Array:
+        if not self.key_chunks:
+            return pa.array([], pa.string())
+        return pa.concat_arrays(self.key_chunks)
+
+    def _batch(self, f: _File, raw: _RawBatch) -> pa.RecordBatch | None:
+        n = raw.num_rows
+        tz = self.source.timezone
+        values: dict[str, pa.Array] = {}
+        checks: list[tuple[pa.Array, Callable[[int], str]]] = []
+
+        for col in self.table.columns:
+            arr = raw.columns.get(col.name)
+            if arr is None:  # column absent from the file
+                values[col.name] = pa.nulls(n, self.table.schema.field(col.name).type)
+                continue
+            arr = _decode(arr)
+            shown = arr  # for messages; string columns may hold bad UTF-8, so show their bytes
+            if pa.types.is_string(arr.type):
+                shown = arr.view(pa.binary())
+            elif pa.types.is_large_string(arr.type):
+                shown = arr.view(pa.large_binary())
+            arr, not_utf8 = _utf8(arr)
+            if not_utf8 is not None:
+                checks.append((not_utf8, _reason(col.name, shown, lambda v: f"{_show(v)} is not valid UTF-8 text")))
+            found = raw.column_problems.get(col.name)
+            read_bad = _indices_mask(n, sorted(found)) if found else None
+            if found:
+                checks.append((read_bad, lambda i, name=col.name, found=found: f"{name}: {found[i]}"))
+            conv = _convert(arr, col, tz)
+            values[col.name] = conv.values
+            if conv.bad is not None:
+                checks.append((conv.bad, _reason(col.name, arr, conv.why)))
+            if col.required:
+                missing = pc.is_null(conv.values)
+                for mask in (not_utf8, read_bad, conv.bad):
+                    if mask is not None:
+                        missing = pc.and_(missing, pc.invert(mask))
+                missing = _mask(missing)
+                if missing is not None:
+                    checks.append((missing, _const(f"{col.name}: missing value")))
+
+        if self.table is _ORDER_LINES:
+            checks += self._order_line_checks(values, raw)
+
+        bad = None
+        for mask, _ in checks:
+            bad = _or(bad, mask)
+        n_bad = int(pc.sum(bad).as_py() or 0) if bad is not None else 0
+
+        key = values[self.table.key]
+        if key.null_count < n:
+            self.key_chunks.append(key)
+            self.key_origin.append((f, raw.first_row))
+
+        if n_bad:
+            room = max(self.problems.room, 0)
+            rows = pc.indices_nonzero(bad).slice(0, room).to_pylist() if room else []
+            for i in rows:
+                reasons = [why(i) for mask, why in checks if mask[i].as_py()]
+                self.problems.add(_Pending(f, "; ".join(reasons), **_where(f, raw.first_row + i)))
+            self.problems.count(n_bad - len(rows))
+        if self.problems.total:
+            return None
+
+        # defaults and output batch
+        for col in self.table.columns:
+            default = col.default
+            if col.kind == "currency":
+                default = self.source.currency
+            if default is not None and values[col.name].null_count:
+                values[col.name] = pc.fill_null(values[col.name], pa.scalar(default, self.table.schema.field(col.name).type))
+        if self.table is _PRODUCTS and values["tags"].null_count:
+            values["tags"] = pc.if_else(pc.is_null(values["tags"]), pa.scalar([], pa.list_(pa.string())), values["tags"])
+        if self.table is _ORDER_LINES and self.known_ids is not None:
+            self.unmapped += n - int(pc.sum(pc.is_in(values["artifact_id"], value_set=self.known_ids)).as_py() or 0)
+        self.rows += n
+        return pa.RecordBatch.from_arrays([values[name] for name in self.table.schema.names], schema=self.table.schema)
+
+    def _order_line_checks(self, values: dict[str, pa.Array], raw: _RawBatch) -> list[tuple[pa.Array, Callable[[int], str]]]:
+        out: list[tuple[pa.Array, Callable[[int], str]]] = []
+        qty, refunded = values["quantity"], values["refunded_quantity"]
+        price, discount = values["unit_price"], values["discount"]
+        zero = pa.scalar(Decimal(0), schemas.MONEY)
+
+        def add(expr: pa.Array, why: Callable[[int], str]) -> None:
+            mask = _mask(expr)
+            if mask is not None:
+                out.append((mask, why))
+
+        add(pc.less(qty, 1), lambda i: f"quantity {qty[i].as_py()} must be at least 1")
+        add(pc.less(refunded, 0), lambda i: f"refunded_quantity {refunded[i].as_py()} is negative")
+        add(pc.greater(refunded, qty), lambda i: f"refunded_quantity {refunded[i].as_py()} > quantity {qty[i].as_py()}")
+        add(pc.less(price, zero), lambda i: f"unit_price {_fmt_money(price[i].as_py())} is negative")
+        add(pc.less(discount, zero), lambda i: f"discount {_fmt_money(discount[i].as_py())} is negative")
+        if discount.null_count < len(discount):
+            total = pc.multiply(pc.cast(qty, pa.decimal128(19, 0)), price)
+            add(
+                pc.greater(discount, total),
+                lambda i: f"discount {_fmt_money(discount[i].as_py())} exceeds the line total "
+                f"{_fmt_money(total[i].as_py())} (quantity x unit_price)",
+            )
+        return out
+
+    def check_unique(self) -> None:
+        """Report every row whose key repeats an earlier row's key (in any file of the table)."""
+        if not self.key_chunks:
+            return
+        keys = pa.chunked_array(self.key_chunks, pa.string())
+        distinct = len(pc.unique(keys)) - (1 if keys.null_count else 0)  # faster than count_distinct
+        if distinct == len(keys) - keys.null_count:
+            return
+        starts, pos = [], 0
+        for chunk in self.key_chunks:
+            starts.append(pos)
+            pos += len(chunk)
+        t = pa.table({"k": keys, "i": pa.array(range(len(keys)), pa.int64())}).filter(pc.is_valid(keys))
+        groups = t.group_by("k", use_threads=False).aggregate([("i", "min"), ("i", "count")])
+        groups = groups.filter(pc.greater(groups["i_count"], 1))
+        idx = pc.index_in(t["k"], value_set=groups["k"])
+        first = pc.take(groups["i_min"], idx)
+        is_dup = pc.fill_null(pc.not_equal(t["i"], first), False)
+        dups = pa.table({"k": t["k"], "i": t["i"], "first": first}).filter(is_dup).sort_by("i")
+        room = max(self.problems.room, 0)
+        shown = dups.slice(0, room).to_pylist()
+        self.problems.count(dups.num_rows - len(shown))
+
+        def origin(i: int) -> tuple[_File, int]:
+            c = bisect.bisect_right(starts, i) - 1
+            f, first_row = self.key_origin[c]
+            return f, first_row + (i - starts[c])
+
+        wanted: dict[int, tuple[_File, set[int]]] = {}
+        for rec in shown:
+            f, row = origin(rec["first"])
+            wanted.setdefault(id(f), (f, set()))[1].add(row)
+        located = {key: self.source.locate_rows(f, rows) for key, (f, rows) in wanted.items()}
+        for rec in shown:
+            f, row = origin(rec["i"])
+            first_file, first_row = origin(rec["first"])
+            line, unit = located[id(first_file)].get(first_row, (first_row + 1, "row"))
+            where = f"{unit} {line} of {first_file.name}"
+            self.problems.add(_Pending(f, f"{self.table.key} {rec['k']!r} duplicates {where}", **_where(f, row)))
+
+
+def _where(f: _File, row: int) -> dict[str, int]:
+    if f.fmt == "parquet":
+        return {"line": row + 1}
+    if f.row_lines is not None and row < len(f.row_lines):
+        return {"line": f.row_lines[row]}
+    return {"row": row}
+
+
+def _reason(name: str, raw: pa.Array, why: Callable[[Any], str]) -> Callable[[int], str]:
+    return lambda i: f"{name}: {why(raw[i].as_py())}"
+
+
+def _const(text: str) -> Callable[[int], str]:
+    return lambda i: text
+
+
+def _fmt_money(value: Any) -> str:
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        if "." in text:
+            whole, frac = text.split(".")
+            return f"{whole}.{frac.ljust(2, '0')}"
+        return f"{text}.00"
+    return str(value)
