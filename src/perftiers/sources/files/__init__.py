@@ -83,6 +83,8 @@ CSV_BLOCK_SIZE = 16 << 20
 JSON_BLOCK_SIZE = 8 << 20
 JSON_LINES_CHUNK = 1 << 16
 PARQUET_BATCH_ROWS = 1 << 18
+MAX_CSV_COLUMNS = 10_000
+"""A CSV header with more columns is refused before parsing (10^6 columns took 9 GB to read)."""
 
 from perftiers.sources.files.problems import FileProblem  # noqa: E402
 from perftiers.sources.files.source import FilesSource  # noqa: E402
@@ -92,6 +94,7 @@ __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "JSON_BLOCK_SIZE",
     "JSON_LINES_CHUNK",
+    "MAX_CSV_COLUMNS",
     "MAX_PROBLEMS",
     "PARQUET_BATCH_ROWS",
     "FileProblem",

@@ -51,6 +51,10 @@ def _read_csv(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems)
         return
     if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
         problems.add(_Pending(f, "the header has a single column: the file must be comma-separated", line=1))
+    if len(header) > tuning.MAX_CSV_COLUMNS:
+        problems.add(_Pending(f, f"the header has {len(header):,} columns; files with more than "
+                                 f"{tuning.MAX_CSV_COLUMNS:,} are not read (is this the right file?)", line=1))
+        return
     names = [h.strip().lower() for h in header]
     f.ncols = len(names)
     positions: dict[str, int] = {}
@@ -85,7 +89,8 @@ def _read_csv(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems)
             ),
             parse_options=pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(
-                column_types={g: pa.binary() for g in generated},
+                column_types={generated[i]: pa.binary() for i in positions.values()},
+                include_columns=[generated[i] for i in positions.values()],  # unknown columns: parsed, not kept
                 strings_can_be_null=False,
                 check_utf8=False,
             ),
