@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from perftiers import faults
-from perftiers.lakehouse import catalog, maintenance, schemas
+from perftiers.lakehouse import catalog, maintenance, scan, schemas
 from perftiers.runs import RunContext
 from perftiers.sources.base import RowProblem, Source, SourceRejected
 from perftiers import duck
@@ -86,9 +86,15 @@ def _upsert(ctx: RunContext, con: duckdb.DuckDBPyConnection, ident: tuple[str, s
             table.append(data, snapshot_properties=props)
         return data.num_rows
 
-    con.register("existing_arrow", table.scan().to_arrow_batch_reader())
-    con.execute("CREATE TABLE existing AS SELECT * FROM existing_arrow")
-    con.unregister("existing_arrow")
+    # The current rows: a view over the snapshot's Parquet files when DuckDB can read them itself
+    # (parallel, and not copied into memory), else a copy through PyIceberg.
+    relation = scan.parquet_relation(table, table.schema().column_names)
+    if relation is not None:
+        con.execute(f"CREATE VIEW existing AS SELECT * FROM {relation}")
+    else:
+        con.register("existing_arrow", table.scan().to_arrow_batch_reader())
+        con.execute("CREATE TABLE existing AS SELECT * FROM existing_arrow")
+        con.unregister("existing_arrow")
     changed = con.execute(
         f"CREATE TABLE changed AS SELECT * FROM {incoming} EXCEPT ALL SELECT * FROM existing;"
         f"SELECT COUNT(*), COUNT(*) FILTER (WHERE {key} IN (SELECT {key} FROM existing)) FROM changed"
@@ -109,4 +115,4 @@ def _upsert(ctx: RunContext, con: duckdb.DuckDBPyConnection, ident: tuple[str, s
                 tx.overwrite(schemas.conform(merged, schema), snapshot_properties=props)
         return n_changed
     finally:
-        con.execute("DROP TABLE IF EXISTS existing; DROP TABLE IF EXISTS changed")
+        con.execute(f"DROP {'VIEW' if relation is not None else 'TABLE'} IF EXISTS existing; DROP TABLE IF EXISTS changed")
