@@ -85,6 +85,8 @@ JSON_LINES_CHUNK = 1 << 16
 PARQUET_BATCH_ROWS = 1 << 18
 MAX_CSV_COLUMNS = 10_000
 """A CSV header with more columns is refused before parsing (10^6 columns took 9 GB to read)."""
+MAX_JSON_DEPTH = 64
+"""JSON Lines nested deeper go to the line-by-line reader (pyarrow's crashes on ~30,000 levels)."""
 
 from perftiers.sources.files.problems import FileProblem  # noqa: E402
 from perftiers.sources.files.source import FilesSource  # noqa: E402
@@ -95,6 +97,7 @@ __all__ = [
     "JSON_BLOCK_SIZE",
     "JSON_LINES_CHUNK",
     "MAX_CSV_COLUMNS",
+    "MAX_JSON_DEPTH",
     "MAX_PROBLEMS",
     "PARQUET_BATCH_ROWS",
     "FileProblem",
