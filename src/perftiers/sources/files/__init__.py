@@ -86,6 +86,8 @@ PARQUET_BATCH_ROWS = 1 << 18
 MAX_CSV_COLUMNS = 10_000
 """A CSV header with more columns is refused before parsing (10^6 columns took 9 GB to read)."""
 MAX_JSON_DEPTH = 64
+MAX_LINE_BYTES = 16 << 20
+"""A JSON Lines line longer than this is a bad row, skipped without being held in memory."""
 """JSON Lines nested deeper go to the line-by-line reader (pyarrow's crashes on ~30,000 levels)."""
 
 from perftiers.sources.files.problems import FileProblem  # noqa: E402
@@ -98,6 +100,7 @@ __all__ = [
     "JSON_LINES_CHUNK",
     "MAX_CSV_COLUMNS",
     "MAX_JSON_DEPTH",
+    "MAX_LINE_BYTES",
     "MAX_PROBLEMS",
     "PARQUET_BATCH_ROWS",
     "FileProblem",

@@ -288,8 +288,13 @@ def _read_jsonl_lines(fs: pafs.FileSystem, f: _File, table: _Table, problems: _P
 
     try:
         lineno = 0
-        for raw in _lines(stream):
+        for raw in _lines(stream, tuning.MAX_LINE_BYTES):
             lineno += 1
+            if raw is None:
+                seen += 1
+                if seen > skip_rows:
+                    problems.add(_Pending(f, f"the line is longer than {tuning.MAX_LINE_BYTES >> 20} MiB", line=lineno))
+                continue
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
             if not raw.strip():
@@ -369,9 +374,20 @@ def _py_text(v: Any) -> str | None:
     return str(v)
 
 
-def _lines(stream: Any) -> Iterator[bytes]:
+def _lines(stream: Any, max_bytes: int | None = None) -> Iterator[bytes | None]:
+    """The stream's lines; with `max_bytes`, a longer line is skipped (never held in memory) and
+    given as None."""
     buffer = io.BufferedReader(_RawStream(stream), buffer_size=1 << 20)
-    yield from buffer
+    if max_bytes is None:
+        yield from buffer
+        return
+    while line := buffer.readline(max_bytes):
+        if len(line) < max_bytes or line.endswith(b"\n"):
+            yield line
+            continue
+        while (rest := buffer.readline(max_bytes)) and not rest.endswith(b"\n"):
+            pass
+        yield None
 
 
 class _RawStream(io.RawIOBase):
