@@ -64,7 +64,12 @@ def _conv_text(arr: pa.Array, col: _Col) -> _Converted:
     if pa.types.is_null(t):
         return _Converted(pa.nulls(len(arr), pa.string()), None, str)
     if _is_stringish(t) or pa.types.is_integer(t):
-        return _Converted(_trimmed_text(arr), None, str)
+        text = _trimmed_text(arr)
+        nul = _mask(pc.match_substring(text, "\x00"))  # hostile, and PostgreSQL cannot store it
+        if nul is None:
+            return _Converted(text, None, str)
+        return _Converted(pc.if_else(nul, pa.scalar(None, pa.string()), text), nul,
+                          lambda v: f"{_show(v)} contains a NUL character")
     return _unsupported(arr, pa.string(), "text")
 
 
