@@ -81,7 +81,7 @@ def _upsert(ctx: RunContext, con: duckdb.DuckDBPyConnection, ident: tuple[str, s
     schema = catalog.TABLE_SCHEMAS[ident]
     props = {"perftiers.run_id": ctx.run_id}
     if table.current_snapshot() is None:
-        data = schemas.conform(con.execute(f"SELECT * FROM {incoming}").fetch_arrow_table(), schema)
+        data = schemas.conform(con.execute(f"SELECT * FROM {incoming}").to_arrow_table(), schema)
         if data.num_rows:
             table.append(data, snapshot_properties=props)
         return data.num_rows
@@ -104,13 +104,13 @@ def _upsert(ctx: RunContext, con: duckdb.DuckDBPyConnection, ident: tuple[str, s
         if n_changed == 0:
             return 0
         if n_replaced == 0:
-            data = schemas.conform(con.execute("SELECT * FROM changed").fetch_arrow_table(), schema)
+            data = schemas.conform(con.execute("SELECT * FROM changed").to_arrow_table(), schema)
             table.append(data, snapshot_properties=props)
         else:
             merged = con.execute(
                 f"SELECT * FROM existing WHERE {key} NOT IN (SELECT {key} FROM {incoming}) "
                 f"UNION ALL SELECT * FROM {incoming}"
-            ).fetch_arrow_table()
+            ).to_arrow_table()
             with table.transaction() as tx:
                 tx.overwrite(schemas.conform(merged, schema), snapshot_properties=props)
         return n_changed

@@ -128,7 +128,7 @@ def apply(con: duckdb.DuckDBPyConnection, table: str, overrides: list[Override],
     con.register("overrides_arrow", pa.table(arrays))
     try:
         con.execute(f"DELETE FROM {table} WHERE artifact_id IN (SELECT artifact_id FROM overrides_arrow WHERE deleted)")
-        columns = [c for c in con.execute(f"SELECT * FROM {table} LIMIT 0").fetch_arrow_table().schema.names]
+        columns = [c for c in con.execute(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema.names]
         missing_cols = ", ".join(
             f"COALESCE(o.{c}, {_DEFAULTS.get(c, 'NULL')})" if c in EDITABLE else _new_row_value(c)
             for c in columns

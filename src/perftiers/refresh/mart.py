@@ -78,7 +78,7 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
         ctx.progress("classifying", None, None)
         performance = classified_arrow(con, "metrics", spec, spec_version, as_of, refreshed_at)
         daily = schemas.conform(
-            con.execute("SELECT * FROM daily_sales ORDER BY artifact_id, day").fetch_arrow_table(), schemas.DAILY_SALES
+            con.execute("SELECT * FROM daily_sales ORDER BY artifact_id, day").to_arrow_table(), schemas.DAILY_SALES
         )
         counts = dict(
             zip(("products", "top_risers", "winners", "bananas", "archive_candidates"), _tier_counts(con, performance))
@@ -125,7 +125,7 @@ def classified_arrow(
 ):
     """Classify every row of the DuckDB `table` with `spec`; the result in the PERFORMANCE schema."""
     stamped = ("spec_version", "as_of", "refreshed_at")
-    columns = con.execute(f"SELECT * FROM {table} LIMIT 0").fetch_arrow_table().schema.names
+    columns = con.execute(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema.names
     exclude = ", ".join(c for c in stamped if c in columns)
     sql = (
         f"SELECT * {f'EXCLUDE ({exclude})' if exclude else ''}, $spec_version::BIGINT AS spec_version, "
@@ -135,7 +135,7 @@ def classified_arrow(
     result = con.execute(
         sql,
         {**rules.spec_params(spec), "spec_version": spec_version, "as_of": as_of, "refreshed_at": refreshed_at},
-    ).fetch_arrow_table()
+    ).to_arrow_table()
     return schemas.conform(result, schemas.PERFORMANCE)
 
 
