@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 import perftiers
 from perftiers.api import errors, middleware
 from perftiers.api.deps import SpecCache
-from perftiers.api.models import ERROR_RESPONSES
+from perftiers.api.models import ERROR_RESPONSES, NOT_READY
 from perftiers.api.routes import analytics, auth, health, metrics, runs, web
 from perftiers.api.routes import settings as settings_routes
 from perftiers.api.security import require
@@ -84,13 +84,14 @@ def create_app(settings: Settings, *, engine: QueryEngine | None = None, schedul
     app.add_middleware(middleware.AccessLogAndHeaders)
 
     protected = dict(dependencies=[Depends(require("viewer"))], responses=ERROR_RESPONSES)
+    snapshot_reads = dict(protected, responses={**ERROR_RESPONSES, **NOT_READY})
     app.include_router(health.router)
     app.include_router(auth.router, responses=ERROR_RESPONSES)
-    app.include_router(analytics.router, **protected)
-    app.include_router(metrics.collection, **protected)
+    app.include_router(analytics.router, **snapshot_reads)
+    app.include_router(metrics.collection, **snapshot_reads)
     app.include_router(settings_routes.router, **protected)
     app.include_router(runs.router, **protected)
-    app.include_router(metrics.items, **protected)
+    app.include_router(metrics.items, **snapshot_reads)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR, check_dir=False), name="static")
     return app

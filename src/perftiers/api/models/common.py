@@ -35,5 +35,10 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in ((400, "Bad parameter"), (401, "No or invalid token"), (403, "Role too low or CSRF"),
-                         (404, "Not found"), (422, "Invalid body"))
+                         (404, "Not found"), (413, "Body over 1 MiB"), (422, "Invalid body"))
 }
+WRITE_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "The row already exists (create), or a sync or refresh is running"}}
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "No snapshot could be loaded yet; retry shortly"}}
+"""Responses of the routes that write rows, and of those that read the served snapshot."""

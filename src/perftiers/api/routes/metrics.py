@@ -11,6 +11,7 @@ import io
 from typing import Annotated, Iterator, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
@@ -56,7 +57,7 @@ def list_metrics(
 
 
 @collection.post("", response_model=models.PerformanceMetric, status_code=status.HTTP_201_CREATED,
-                 summary="Create a performance metric (kept as a manual override)")
+                 responses=models.WRITE_CONFLICT, summary="Create a performance metric (kept as a manual override)")
 def create_metric(principal: EditorDep, body: models.MetricCreate, settings: SettingsDep, engine: EngineDep,
                   db: MetaDbDep, request: Request, response: Response) -> dict:
     fields = body.changes()
@@ -116,12 +117,30 @@ def export(
         "Content-Disposition": f'attachment; filename="{name}"', "X-Snapshot-Id": snapshot.snapshot_id})
 
 
+_FORMULA = r"^[=+\-@\t\r]"
+_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
+
+
+def _no_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Text cells a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) get a
+    leading `'` (OWASP's advice against CSV injection); plain numbers such as `-3` are left alone."""
+    for i, field in enumerate(batch.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = batch.column(i)
+        risky = pc.and_(pc.match_substring_regex(column, _FORMULA),
+                        pc.invert(pc.match_substring_regex(column, _NUMBER)))
+        if pc.any(risky).as_py():
+            batch = batch.set_column(i, field, pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column))
+    return batch
+
+
 def _csv(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
     sink = io.BytesIO()
     writer = None
     for batch in batches:
         tags = pa.array([",".join(t) if t else "" for t in batch.column("tags").to_pylist()], pa.string())
-        batch = batch.set_column(batch.schema.get_field_index("tags"), "tags", tags)
+        batch = _no_formulas(batch.set_column(batch.schema.get_field_index("tags"), "tags", tags))
         if writer is None:
             writer = pa_csv.CSVWriter(sink, batch.schema)
         writer.write_batch(batch)
@@ -174,7 +193,7 @@ def get_metric(_: ViewerDep, reader: ReaderDep, artifact_id: str) -> dict:
     return row
 
 
-@items.put("/{artifact_id:path}", response_model=models.PerformanceMetric,
+@items.put("/{artifact_id:path}", response_model=models.PerformanceMetric, responses=models.WRITE_CONFLICT,
            summary="Update the given fields (kept as a manual override)")
 def update_metric(principal: EditorDep, artifact_id: str, body: models.MetricUpdate, settings: SettingsDep,
                   engine: EngineDep, db: MetaDbDep, request: Request, response: Response) -> dict:
@@ -187,6 +206,7 @@ def update_metric(principal: EditorDep, artifact_id: str, body: models.MetricUpd
 
 
 @items.delete("/{artifact_id:path}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+              responses=models.WRITE_CONFLICT,
               summary="Delete (kept deleted across refreshes until the override is removed)")
 def delete_metric(principal: EditorDep, artifact_id: str, settings: SettingsDep, engine: EngineDep) -> Response:
     edits.delete(settings, artifact_id, by=principal.name)

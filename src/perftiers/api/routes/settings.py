@@ -83,7 +83,7 @@ def put_settings(
     return _settings_body(db, engine, art)
 
 
-@router.post("/preview", response_model=models.ClassificationPreview,
+@router.post("/preview", response_model=models.ClassificationPreview, responses=models.NOT_READY,
              summary="Tier counts proposed thresholds would give now (nothing is saved)")
 def preview(_: ViewerDep, body: models.ClassificationThresholds, reader: ReaderDep,  # type: ignore[valid-type]
             db: MetaDbDep, engine: EngineDep) -> dict:
