@@ -146,6 +146,12 @@ def test_hostile_but_legal_values_are_stored_verbatim(tmp_path):
                                   headers=bearer(tokens["viewer"]))
             assert response.status_code == 200, (artifact_id[:40], response.text[:200])
             assert response.json()["artifact_id"] == artifact_id
+        # the CSV export defuses formula-like cells for spreadsheets (a leading ')
+        export = client.get("/api/performance-metrics/export", params={"format": "csv"},
+                            headers=bearer(tokens["viewer"]))
+        rows = {r["product_name"]: r for r in csv.DictReader(io.StringIO(export.text))}
+        assert rows["formula injection"]["artifact_id"] == "'=cmd|' /C calc'!A0"
+        assert rows["absolute path"]["artifact_id"] == "/absolute/path"
     finally:
         app.state.engine.stop()
         close(settings)
