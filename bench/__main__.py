@@ -53,12 +53,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                              "(default: a temporary folder, deleted afterwards)")
     r.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="where results go")
     r.add_argument("--update-docs", action="store_true", help=f"also put the tables into {DOCS.relative_to(REPO)}")
+    d = sub.add_parser("docs", help=f"put a saved result's tables into {DOCS.relative_to(REPO)}")
+    d.add_argument("result", type=Path, help="a bench/results/<timestamp>.json (re-rendered) or .md file")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.command == "docs":
+        if args.result.suffix == ".json":  # re-render a saved run with the current report code
+            _update_docs(report.markdown(json.loads(args.result.read_text())))
+        else:
+            _update_docs(args.result.read_text())
+        return 0
     mode = "quick" if args.quick else "default"
     d = DEFAULTS[mode]
     opt = lambda name: getattr(args, name, None) if getattr(args, name, None) is not None else d[name]  # noqa: E731

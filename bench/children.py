@@ -328,10 +328,24 @@ COMMANDS = {
 }
 
 
+def _vm_hwm_mb() -> float | None:
+    """This process's peak RSS since exec (the kernel's VmHWM). Not ru_maxrss: after fork + exec
+    that starts at the parent's RSS, so a child of a big parent would report the parent's size."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def main(argv: list[str]) -> None:
     if not argv or argv[0] not in COMMANDS:
         sys.exit(__doc__)
     result = COMMANDS[argv[0]](*argv[1:])
+    result["peak_rss_mb"] = _vm_hwm_mb()
     print(json.dumps(result, default=str), flush=True)
 
 

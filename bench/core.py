@@ -29,7 +29,7 @@ def log(message: str) -> None:
 
 @dataclass
 class ChildResult:
-    """One measured child process: wall time, CPU time and peak RSS from the kernel (wait4)."""
+    """One measured child process: wall time and CPU time (wait4), peak RSS (the child's VmHWM)."""
 
     argv: list[str]
     wall_s: float
@@ -63,7 +63,7 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 3600,
               check: bool = True) -> ChildResult:
-    """Run `argv` to completion; peak RSS and CPU of that process (and its waited-for children)."""
+    """Run `argv` to completion; its wall time, CPU time (and its waited-for children's) and peak RSS."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(list(argv), cwd=REPO, env=child_env(env), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -74,12 +74,26 @@ def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None, timeout
                threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)]
     for r in readers:
         r.start()
+    # Peak RSS: ru_maxrss of a forked child starts at the parent's RSS (Linux keeps the high-water
+    # mark across exec), so poll the child's own VmHWM instead (children also report it exactly).
+    hwm = [0.0]
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            hwm[0] = max(hwm[0], proc_status(proc.pid).get("VmHWM", 0.0))
+            done.wait(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
     killer = threading.Timer(timeout, proc.kill)
     killer.start()
     try:
         _, status, usage = os.wait4(proc.pid, 0)
     finally:
         killer.cancel()
+        done.set()
+        poller.join()
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     for r in readers:
@@ -94,8 +108,9 @@ def run_child(argv: Sequence[str], *, env: dict[str, str] | None = None, timeout
             except ValueError:
                 pass
             break
-    result = ChildResult(list(argv), wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
-                         proc.returncode, report, stderr[-3000:])
+    peak = float(report.get("peak_rss_mb") or hwm[0])
+    result = ChildResult(list(argv), wall, usage.ru_utime + usage.ru_stime, peak, proc.returncode, report,
+                         stderr[-3000:])
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{stderr[-3000:]}\n{stdout[-2000:]}")
     return result

@@ -1,8 +1,8 @@
 """Mart refresh: perftiers vs one hand-written DuckDB SQL vs pandas, at each order-line count.
 
 Per size, `rounds` rounds each run the three programs once in turn (so machine noise hits all
-three alike); each run is its own process: time of the work (after imports), CPU time and peak
-RSS (wait4). Medians over rounds. Then the outputs are compared row by row, so a ratio is only
+programs alike); each run is its own process: time of the work (after imports), CPU time (wait4)
+and peak RSS (the process's VmHWM). Medians over rounds. Then the outputs are compared row by row, so a ratio is only
 reported for programs that computed the same thing.
 """
 

@@ -130,7 +130,7 @@ def markdown(results: dict[str, Any]) -> str:
 def _refresh_md(r: dict[str, Any]) -> list[str]:
     out = ["", "## Mart refresh", "",
            f"{fmt_count(r['products'])} products; medians of {r['rounds']} interleaved round(s); each program in its "
-           "own process; time = the work after imports; peak RSS from wait4. `agree` = rows whose metrics or flags "
+           "own process; time = the work after imports; peak RSS = the process's VmHWM. `agree` = rows whose metrics or flags "
            "differ from perftiers' `measurement.performance` (0 = same result).", "",
            "| lines | program | time s | CPU s | peak RSS MiB | time ratio | CPU ratio | RSS ratio | agree |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -170,7 +170,7 @@ def _refresh_md(r: dict[str, Any]) -> list[str]:
 def _sync_md(s: dict[str, Any]) -> list[str]:
     out = ["", "## Sync", "",
            f"`files` source, {fmt_count(s['products'])} products / {fmt_count(s['order_lines'])} order lines, "
-           f"first sync into a fresh data folder (median of {s['rounds']}), then an unchanged re-sync. "
+           f"first sync into a fresh data folder, then an unchanged re-sync (medians of {s['rounds']}). "
            "Baseline: DuckDB copying the same order-lines file to zstd Parquet.", "",
            "| format | file MB | first sync s | lines/s | peak RSS MiB | unchanged re-sync s | lines/s | "
            "DuckDB copy s | lines/s | sync / copy |",
@@ -206,8 +206,8 @@ def _api_md(a: dict[str, Any]) -> list[str]:
     for s in a["stores"]:
         out += ["", f"### {fmt_count(s['products'])} products ({fmt_count(s['order_lines'])} order lines)", "",
                 f"| case | HTTP median | HTTP p99 | HTTP median {c} | HTTP p99 {c} | naive median | naive p99 | "
-                f"naive p99 {c} | HTTP/naive median | p99 {c} / median | median / healthz |",
-                "|---|---|---|---|---|---|---|---|---|---|---|"]
+                f"naive p99 {c} | HTTP/naive median | p99 {c} / median | median / healthz | req/s 1 / {a['clients']} |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, e in s["cases"].items():
             h, n = e["http"], e.get("naive")
             out.append(
@@ -215,7 +215,8 @@ def _api_md(a: dict[str, Any]) -> list[str]:
                 f"{_n(h[c]['p99_ms'])} | {_n(n['c1']['median_ms']) if n else '–'} | "
                 f"{_n(n['c1']['p99_ms']) if n else '–'} | {_n(n[c]['p99_ms']) if n else '–'} | "
                 f"{_n(e.get('ratio_median_c1'))}{'x' if n else ''} | {_n(e['p99_c16_over_median_c1'])}x | "
-                f"{_n(e['median_c1_over_floor'])}x |")
+                f"{_n(e['median_c1_over_floor'])}x | {_n(1000 / h['c1']['median_ms'], 0)} / "
+                f"{_n(h[c].get('throughput_rps'), 0)} |")
     out += ["", "## Serving memory", "",
             "| products | order lines | serve RSS after load MiB | peak while loading MiB | after load test MiB | "
             "peak MiB | performance table as Arrow MB | RSS / Arrow | ready after s |",
