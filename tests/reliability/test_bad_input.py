@@ -302,3 +302,17 @@ def test_odd_paths_queries_and_headers_never_give_a_5xx(server):
         assert response.status_code in (412, 431, 400), (value[:20], response.status_code, response.text[:300])
     response = raw_request(served.base_url, "GET", "/api/performance-metrics", {"Authorization": "Bearer " + "x" * 60_000})
     assert response.status_code in (400, 401, 431), response.status_code
+
+
+def test_dates_are_iso_days_only(server):
+    """Pydantic alone reads `0` or `86400` as days of 1970 (Unix time); the API takes YYYY-MM-DD only
+    (found by Schemathesis: `from=-8e-259` was accepted)."""
+    served, tokens = server
+    with httpx.Client(base_url=served.base_url, timeout=30, headers=bearer(tokens["editor"])) as client:
+        for path, param in (("/analytics/commerce/overview", "from"), ("/analytics/commerce/daily", "to"),
+                            ("/api/performance-metrics", "launched_from"),
+                            ("/api/performance-metrics/stats/summary", "launched_to")):
+            for value in ("0", "86400", "-8e-259", "2025-3-1", "20250301"):
+                assert_error(client.get(path, params={param: value}), 400, "bad_request")
+            assert client.get(path, params={param: "2025-03-01"}).status_code == 200
+        assert_error(client.post("/api/performance-metrics/refresh", params={"as_of": "0"}), 400, "bad_request")

@@ -16,14 +16,27 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 from fastapi import Query
+from pydantic import BeforeValidator
 
 from perftiers.rules import FLAG_OF_TIER, TIERS
 
 MAX_TEXT = 200
 MAX_VALUES = 100
+
+
+def _iso_day(value: Any) -> Any:
+    """Only `YYYY-MM-DD`: pydantic alone also reads `0` or `86400` as days of 1970 (Unix time)."""
+    if isinstance(value, str) and not (len(value) == 10 and value[4] == value[7] == "-"
+                                       and value.replace("-", "").isdigit()):
+        raise ValueError("expected a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_day)]
+"""A date query parameter: ISO `YYYY-MM-DD` only (schema: string, format date)."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +183,7 @@ def _annotation_and_query(f: Filter) -> tuple[Any, Any]:
     if f.kind in ("values", "tags"):
         return list[str] | None, Query(None, max_length=MAX_VALUES, description=f.description)
     if f.kind == "date":
-        return date | None, Query(None, description=f.description)
+        return IsoDate | None, Query(None, description=f.description)
     return bool | None, Query(None, description=f.description)
 
 

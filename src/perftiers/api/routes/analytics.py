@@ -13,11 +13,12 @@ from fastapi import APIRouter, Query
 from perftiers.api import models
 from perftiers.api.deps import ReaderDep, SettingsDep, ViewerDep
 from perftiers.query import commerce
+from perftiers.query.filters import IsoDate
 
 router = APIRouter(prefix="/analytics/commerce", tags=["commerce analytics"])
 
-From = Annotated[date | None, Query(alias="from", description="First day, inclusive (default: 29 days before `to`).")]
-To = Annotated[date | None, Query(description="Last day, inclusive (default: today in the store timezone).")]
+From = Annotated[IsoDate | None, Query(alias="from", description="First day, inclusive (default: 29 days before `to`).")]
+To = Annotated[IsoDate | None, Query(description="Last day, inclusive (default: today in the store timezone).")]
 
 
 @router.get("/overview", response_model=models.CommerceOverview, summary="Revenue, orders, AOV, units")

@@ -14,6 +14,7 @@ from perftiers.api import models
 from perftiers.api.deps import EditorDep, EngineDep, SettingsDep, ViewerDep
 from perftiers.errors import AlreadyRunning, BadRequest, NotFound
 from perftiers.query.engine import QueryEngine
+from perftiers.query.filters import IsoDate
 from perftiers.runs import telemetry
 from perftiers.settings import Settings
 
@@ -67,7 +68,7 @@ def start_mart_refresh(
     _: EditorDep,
     settings: SettingsDep,
     engine: EngineDep,
-    as_of: Annotated[date | None, Query(description="Reference date D (default today, store timezone).")] = None,
+    as_of: Annotated[IsoDate | None, Query(description="Reference date D (default today, store timezone).")] = None,
 ) -> dict:
     if as_of is not None and not 1900 <= as_of.year <= 2200:
         raise BadRequest("as_of must be between the years 1900 and 2200",
