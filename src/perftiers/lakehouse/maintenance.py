@@ -37,14 +37,15 @@ log = logging.getLogger(__name__)
 
 def maintain(settings: Settings, ident: tuple[str, str]) -> dict[str, int]:
     """Expire old snapshots of the table and delete its unreferenced files; returns the counts."""
-    expired = expire_snapshots(settings, ident)
-    deleted = delete_unreferenced_files(settings, ident) if expired else 0
+    table = catalog.load(settings, ident)
+    expired = expire_snapshots(settings, ident, table)  # commits through `table`, which stays current
+    deleted = delete_unreferenced_files(settings, ident, table=table) if expired else 0
     return {"expired_snapshots": expired, "deleted_files": deleted}
 
 
-def expire_snapshots(settings: Settings, ident: tuple[str, str]) -> int:
+def expire_snapshots(settings: Settings, ident: tuple[str, str], table: Table | None = None) -> int:
     """Expire snapshots replaced more than the retention window ago; the current one stays."""
-    table = catalog.load(settings, ident)
+    table = table if table is not None else catalog.load(settings, ident)
     current = table.current_snapshot()
     if current is None:
         return 0
@@ -80,10 +81,10 @@ def referenced_files(table: Table) -> set[str]:
     return out
 
 
-def delete_unreferenced_files(settings: Settings, ident: tuple[str, str], *,
+def delete_unreferenced_files(settings: Settings, ident: tuple[str, str], *, table: Table | None = None,
                               min_age: timedelta | None = None) -> int:
     """Delete the table's unreferenced data files and manifests (see the module docstring)."""
-    table = catalog.load(settings, ident)
+    table = table if table is not None else catalog.load(settings, ident)
     if table.current_snapshot() is None:
         return 0
     filesystem = _filesystem(table)
