@@ -123,3 +123,40 @@ def test_an_empty_data_folder_serves_empty_answers(settings):
     settings_body = client.get("/api/performance-metrics/settings/classification", headers=headers).json()
     assert settings_body["version"] == 1 and settings_body["applied_version"] is None and settings_body["pending"]
     app.state.engine.stop()
+
+
+def test_stop_waits_for_a_load_running_on_another_thread(fresh_store, monkeypatch):
+    """A finished job reloads the engine from its own thread; stopping the engine meanwhile (server
+    shutdown, test teardown) must wait for that load, not close the connection under it (that
+    crashed DuckDB with SIGSEGV)."""
+    from perftiers.query import snapshot as snap
+
+    engine = QueryEngine(fresh_store)
+    real_load_raw = snap.load_raw
+    loading = threading.Event()
+
+    def slow_load_raw(*args, **kwargs):
+        loading.set()
+        time.sleep(0.5)
+        return real_load_raw(*args, **kwargs)
+
+    monkeypatch.setattr(snap, "load_raw", slow_load_raw)
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            engine.check(force=True)
+        except BaseException as exc:  # recorded for the assertion below
+            errors.append(exc)
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    assert loading.wait(10)
+    t0 = time.monotonic()
+    engine.stop()
+    waited = time.monotonic() - t0
+    loader.join(10)
+    assert errors == []
+    assert waited >= 0.3  # stop() waited for the load instead of closing the connection under it
+    assert engine.current() is None
+    assert engine.check(force=True) is False  # a stopped engine loads nothing more

@@ -52,11 +52,11 @@ class QueryEngine:
 
     def start(self) -> None:
         """Load now (errors are kept for /readyz) and watch for new snapshots on a thread."""
+        self._stop.clear()
         try:
             self.check(force=True)
         except Exception as exc:  # the watcher keeps trying; /readyz reports it
             log.warning("initial snapshot load failed: %s", exc)
-        self._stop.clear()
         self._watcher = threading.Thread(target=self._watch, name="snapshot-watcher", daemon=True)
         self._watcher.start()
 
@@ -65,10 +65,13 @@ class QueryEngine:
         if self._watcher is not None:
             self._watcher.join(timeout=10)
             self._watcher = None
-        with self._state:
-            con, self._con, self._current = self._con, None, None
-        if con is not None:
-            con.close()
+        # A load may be running on another thread (a finished job reloads at once): closing the
+        # connection under it crashed DuckDB (SIGSEGV in CI). Wait for it; later checks see _stop.
+        with self._loading:
+            with self._state:
+                con, self._con, self._current = self._con, None, None
+            if con is not None:
+                con.close()
 
     def _watch(self) -> None:
         last_logged = None
@@ -106,6 +109,8 @@ class QueryEngine:
         if not self._loading.acquire(blocking=wait):
             return False
         try:
+            if self._stop.is_set():
+                return False
             self._last_check = time.monotonic()
             try:
                 ids = snap.current_ids(self.settings)
