@@ -2,6 +2,8 @@
 
     PerftiersError (500, internal)
     ├── BadRequest (400)                 invalid parameter values
+    ├── Unauthorized (401)               no or an unknown token
+    ├── Forbidden (403)                  the token's role is too low, or a CSRF check failed
     ├── NotFound (404)
     ├── Conflict (409)
     │   └── AlreadyRunning               a sync or refresh holds the pipeline lock
@@ -32,6 +34,16 @@ class PerftiersError(Exception):
 class BadRequest(PerftiersError):
     status_code = 400
     code = "bad_request"
+
+
+class Unauthorized(PerftiersError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(PerftiersError):
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(PerftiersError):

@@ -1,10 +1,7 @@
 """One error shape for every response: `{"error": {"code", "message", "details"}}`.
 
-    PerftiersError subclasses        their own status and code (perftiers.errors)
-    ├── Unauthorized (401)           no or invalid token / session
-    ├── Forbidden (403)              role too low, or a cookie write without the CSRF header
-    ├── PayloadTooLarge (413)        request body over the limit
-    └── NotReady (503)               the query engine has no snapshot yet (perftiers.query.engine)
+    PerftiersError subclasses        their own status and code (the tree is in perftiers.errors;
+                                     NotReady, 503, is in perftiers.query.engine)
     HTTPException                    404 unknown path, 405 method not allowed, ...
     RequestValidationError           400 for query, path and header parameters; 422 for bodies
     anything else                    500 with a generic message; the traceback goes to the log only
@@ -28,21 +25,6 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
               405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 412: "precondition_failed",
               413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
               429: "too_many_requests", 500: "internal", 503: "not_ready"}
-
-
-class Unauthorized(PerftiersError):
-    status_code = 401
-    code = "unauthorized"
-
-
-class Forbidden(PerftiersError):
-    status_code = 403
-    code = "forbidden"
-
-
-class PayloadTooLarge(PerftiersError):
-    status_code = 413
-    code = "payload_too_large"
 
 
 def error_response(status: int, code: str, message: str, details: Any = None,

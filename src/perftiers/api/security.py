@@ -11,7 +11,7 @@ from datetime import datetime
 
 from fastapi import Request, Response
 
-from perftiers.api.errors import Forbidden, Unauthorized
+from perftiers.errors import Forbidden, Unauthorized
 from perftiers.metadata import tokens
 from perftiers.metadata.db import engine_for
 from perftiers.metadata.tokens import Principal

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 
 from perftiers.api import models
 from perftiers.api.deps import AdminDep, MetaDbDep, ViewerDep
-from perftiers.api.errors import Unauthorized
+from perftiers.errors import Unauthorized
 from perftiers.api.security import (
     SESSION_COOKIE,
     authenticate,
