@@ -105,10 +105,29 @@ def _lit(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+def _tiers_and_copy_sql(spec: dict[str, int], out: str) -> str:
+    """The hand-written tier rules over a `metrics` CTE, and the COPY to `out` (shared by both baselines)."""
+    t = {k: int(v) for k, v in spec.items()}
+    return f"""flagged AS (
+        SELECT *,
+               sales_first_7_days >= {t['top_riser_7_day_threshold']}
+                   OR sales_first_14_days >= {t['top_riser_14_day_threshold']} AS is_top_riser,
+               sales_last_30_days >= {t['winner_30_day_threshold']} AS is_winner,
+               ROW_NUMBER() OVER (ORDER BY aggregate_measurement_value, artifact_id)
+                   <= {t['banana_count']} AS is_banana,
+               NOT is_active AND sales_last_30_days = 0 AS is_archive
+        FROM metrics
+      )
+      SELECT *, CASE WHEN is_top_riser THEN 'top_riser' WHEN is_winner THEN 'winner'
+                     WHEN is_banana THEN 'banana' WHEN is_archive THEN 'archive_candidate'
+                     ELSE 'none' END AS nominal_classification
+      FROM flagged ORDER BY artifact_id
+    ) TO {_lit(out)} (FORMAT parquet, COMPRESSION zstd)"""
+
+
 def baseline_sql(data: str, out: str, as_of: str, tz: str, spec: dict[str, int]) -> str:
     """One hand-written DuckDB statement: SPEC's metrics and tiers from the Parquet files, written
     as Parquet. What someone who knows DuckDB would write for this job (the practical limit)."""
-    t = {k: int(v) for k, v in spec.items()}
     return f"""
     COPY (
       WITH lines AS (
@@ -146,21 +165,7 @@ def baseline_sql(data: str, out: str, as_of: str, tz: str, spec: dict[str, int])
                COALESCE(s.rlife, 0)::DECIMAL(18, 4) AS lifetime_revenue
         FROM products p LEFT JOIN sums s USING (artifact_id)
       ),
-      flagged AS (
-        SELECT *,
-               sales_first_7_days >= {t['top_riser_7_day_threshold']}
-                   OR sales_first_14_days >= {t['top_riser_14_day_threshold']} AS is_top_riser,
-               sales_last_30_days >= {t['winner_30_day_threshold']} AS is_winner,
-               ROW_NUMBER() OVER (ORDER BY aggregate_measurement_value, artifact_id)
-                   <= {t['banana_count']} AS is_banana,
-               NOT is_active AND sales_last_30_days = 0 AS is_archive
-        FROM metrics
-      )
-      SELECT *, CASE WHEN is_top_riser THEN 'top_riser' WHEN is_winner THEN 'winner'
-                     WHEN is_banana THEN 'banana' WHEN is_archive THEN 'archive_candidate'
-                     ELSE 'none' END AS nominal_classification
-      FROM flagged ORDER BY artifact_id
-    ) TO {_lit(out)} (FORMAT parquet, COMPRESSION zstd)
+      {_tiers_and_copy_sql(spec, out)}
     """
 
 
@@ -168,7 +173,6 @@ def both_outputs_sql(data: str, out: str, as_of: str, tz: str, spec: dict[str, i
     """Hand-written DuckDB SQL for both outputs of the refresh: `<out>.daily.parquet` (per artifact
     and day: net units, net revenue, distinct non-cancelled orders, as measurement.daily_sales)
     and `<out>` (the metrics and tiers, computed from those daily rows). Like for like."""
-    t = {k: int(v) for k, v in spec.items()}
     d = _lit(as_of)
     return [
         f"""CREATE TABLE daily AS
@@ -203,21 +207,7 @@ def both_outputs_sql(data: str, out: str, as_of: str, tz: str, spec: dict[str, i
             FROM products p LEFT JOIN daily d USING (artifact_id)
             GROUP BY ALL
           ),
-          flagged AS (
-            SELECT *,
-                   sales_first_7_days >= {t['top_riser_7_day_threshold']}
-                       OR sales_first_14_days >= {t['top_riser_14_day_threshold']} AS is_top_riser,
-                   sales_last_30_days >= {t['winner_30_day_threshold']} AS is_winner,
-                   ROW_NUMBER() OVER (ORDER BY aggregate_measurement_value, artifact_id)
-                       <= {t['banana_count']} AS is_banana,
-                   NOT is_active AND sales_last_30_days = 0 AS is_archive
-            FROM metrics
-          )
-          SELECT *, CASE WHEN is_top_riser THEN 'top_riser' WHEN is_winner THEN 'winner'
-                         WHEN is_banana THEN 'banana' WHEN is_archive THEN 'archive_candidate'
-                         ELSE 'none' END AS nominal_classification
-          FROM flagged ORDER BY artifact_id
-        ) TO {_lit(out)} (FORMAT parquet, COMPRESSION zstd)""",
+          {_tiers_and_copy_sql(spec, out)}""",
     ]
 
 
