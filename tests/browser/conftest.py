@@ -152,14 +152,13 @@ class Watch:
     problems: list[str] = field(default_factory=list)
     allowed: list[re.Pattern] = field(default_factory=list)
 
-    def allow(self, pattern: str) -> None:
-        """Declare an expected failure (matched against the problem text)."""
-        self.allowed.append(re.compile(pattern))
-
     def allow_status(self, status: int, method: str, url: str) -> None:
-        """Declare an expected HTTP error answer: its response and the console line Chromium logs."""
-        self.allow(rf"^HTTP {status}: {method} {url}$")
-        self.allow(rf"^console error: Failed to load resource: .*status of {status}\b.* @ {url}$")
+        """Declare one expected HTTP error answer, by its exact method and URL (query string
+        included): its response and the console line Chromium logs for it. Nothing broader, so an
+        expected failure can never hide another."""
+        url, method = re.escape(url), re.escape(method)
+        self.allowed.append(re.compile(rf"^HTTP {status}: {method} {url}$"))
+        self.allowed.append(re.compile(rf"^console error: Failed to load resource: .*status of {status}\b.* @ {url}$"))
 
     def add(self, text: str) -> None:
         self.problems.append(text)

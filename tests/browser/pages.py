@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -22,6 +23,17 @@ def wait_idle(page) -> None:
     """Wait until the page has drawn the answers to its latest requests."""
     # A locator wait, not wait_for_function: the page's CSP forbids the eval that one needs.
     expect(page.locator("#results")).to_have_attribute("aria-busy", "false")
+
+
+def until(page, condition, timeout_s: float = 15.0) -> None:
+    """Wait for a condition of the test's own state (e.g. a request a route handler holds).
+
+    Route handlers run while Playwright is waiting, so the wait happens inside the page's clock.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for a condition"
+        page.wait_for_timeout(20)
 
 
 def screenshot(page, name: str, full_page: bool = True) -> Path:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
-from tests.browser.pages import wait_idle
+from tests.browser.pages import until, wait_idle
 
 
 def test_login_link_printed_by_serve_signs_in(page, server, watch):
@@ -21,7 +23,8 @@ def test_login_link_printed_by_serve_signs_in(page, server, watch):
 
 def test_sign_in_form_takes_a_token(page, server, watch):
     # Without a session the page asks who you are (the 401s are the expected answers).
-    watch.allow_status(401, "(GET|POST)", ".*/api/session")
+    watch.allow_status(401, "GET", f"{server.url}/api/session")  # who am I? nobody yet
+    watch.allow_status(401, "POST", f"{server.url}/api/session")  # the wrong token
     page.goto(server.url)
     form = page.locator("#signin")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -46,6 +49,65 @@ def test_sign_in_form_takes_a_token(page, server, watch):
     # Signing out ends the session: the page asks for a token again, even after a reload.
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page).to_have_url(f"{server.url}/")
     page.reload()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()
+
+
+def test_sign_out_waits_for_requests_in_flight_and_ends_the_session_before_showing_the_form(page, server, watch):
+    """The race CI hit: a request answered 401 after the session ended showed the sign-in form while
+    `DELETE /api/session` was still on its way, and the reload a person does next aborted it.
+
+    Here the page's first `GET /api/sync/runs` is held in flight and the DELETE is held after the
+    server has ended the session (a slow sign-out), so the race happens every time if the page
+    allows it.
+    """
+    watch.allow_status(401, "GET", f"{server.url}/api/session")
+    held_runs: list = []
+    held_delete: list = []
+
+    def hold_runs(route):
+        if not held_runs:
+            held_runs.append(route)
+        else:
+            route.continue_()
+
+    def hold_delete(route):
+        if route.request.method != "DELETE":
+            route.continue_()
+            return
+        held_delete.append((route, route.fetch()))  # the server has ended the session; the page waits
+
+    page.route(re.compile(r".*/api/sync/runs\?.*"), hold_runs)
+    page.route(re.compile(r".*/api/session$"), hold_delete)
+    page.goto(f"{server.url}/login?token={server.tokens['viewer']}")
+    expect(page.locator("#app")).to_be_visible()
+    wait_idle(page)
+    until(page, lambda: held_runs)
+
+    sign_out = page.get_by_role("button", name=re.compile("Sign(ing)? out"))
+    sign_out.click()
+    # The page either signs out at once (the race) or says it is signing out and waits.
+    until(page, lambda: held_delete or sign_out.is_disabled())
+    signin = page.get_by_role("heading", name="Sign in")
+    if held_delete:
+        # The session is gone while a request is still in flight: its answer is a 401.
+        watch.allow_status(401, "GET", held_runs[0].request.url)
+        with page.expect_response(held_runs[0].request.url):
+            held_runs[0].continue_()
+        page.evaluate("() => new Promise((done) => setTimeout(done, 100))")  # let the page handle it
+        assert not signin.is_visible(), "the sign-in form showed while signing out was still in progress"
+    else:
+        with page.expect_response(held_runs[0].request.url) as answer:
+            held_runs[0].continue_()
+        assert answer.value.status == 200, "answered before the session ended"
+        until(page, lambda: held_delete)
+        expect(sign_out).to_be_disabled()
+        expect(signin).to_be_hidden()
+    route, response = held_delete[0]
+    route.fulfill(response=response)
+    expect(signin).to_be_visible()
+    page.reload()  # what a person might do next: nothing is left in flight to abort
+    expect(signin).to_be_visible()
     expect(page.locator("#app")).to_be_hidden()

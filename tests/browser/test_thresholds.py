@@ -112,9 +112,9 @@ def test_viewer_sees_thresholds_read_only(viewer, server):
     assert re.search(r"\d", page.locator("#runs-rows").inner_text())
 
 
-def test_stale_save_is_refused_and_latest_values_shown(editor, api, watch):
+def test_stale_save_is_refused_and_latest_values_shown(editor, server, api, watch):
     page = editor
-    watch.allow_status(412, "PUT", ".*/api/performance-metrics/settings/classification")
+    watch.allow_status(412, "PUT", f"{server.url}{SETTINGS}")
     page.get_by_role("button", name="Thresholds").click()
     dialog = page.get_by_role("dialog", name="Classification thresholds")
     expect(dialog.get_by_label(FIELDS["top_riser_7_day_threshold"], exact=True)).to_be_focused()

@@ -16,13 +16,37 @@ function cookie(name) {
 }
 
 let onUnauthorized = () => {};
+const inflight = new Set();
+let closing = false;
+
+/** Signing out: refuse new requests (they would only be answered 401) until the page is left. */
+export function refuseNewRequests() {
+  closing = true;
+}
+
+/** Resolves once every request already sent has been answered (or has failed). */
+export async function settled() {
+  while (inflight.size) await Promise.allSettled([...inflight]);
+}
+
 /** Called with the ApiError when any request answers 401 (the session ended). */
 export function setUnauthorizedHandler(fn) {
   onUnauthorized = fn;
 }
 
-/** fetch + JSON. Returns `{data, response}`; throws ApiError for non-2xx answers. */
-export async function request(path, { method = "GET", body, headers = {}, quiet401 = false } = {}) {
+/** fetch + JSON, counted while in flight. Returns `{data, response}`; throws ApiError for non-2xx answers. */
+export async function request(path, options = {}) {
+  if (closing && !options.whileClosing) throw new ApiError(0, { code: "signed_out", message: "Signed out." });
+  const pending = send(path, options);
+  inflight.add(pending);
+  try {
+    return await pending;
+  } finally {
+    inflight.delete(pending);
+  }
+}
+
+async function send(path, { method = "GET", body, headers = {}, quiet401 = false } = {}) {
   const h = { Accept: "application/json", ...headers };
   if (method !== "GET" && method !== "HEAD") h["X-CSRF-Token"] = cookie("perftiers_csrf");
   let payload;

@@ -1,11 +1,11 @@
 // The performance tracking page: sign-in, then one `render(state)` that draws the URL's state
 // and loads what it needs from the API. Later answers to older states are dropped.
 
-import { ApiError, get, post, request, setUnauthorizedHandler } from "./api.js";
+import { ApiError, get, post, refuseNewRequests, request, setUnauthorizedHandler, settled } from "./api.js";
 import { forgetToday, loadCommerce, renderCommerce } from "./commerce.js";
 import { initFilters, renderCards, renderFacets, renderFilters } from "./filters.js";
 import { FILTER_KEYS, current, onStateChange, queryString, toParams, navigate } from "./state.js";
-import { initRuns, loadRuns, renderFreshness } from "./runs.js";
+import { initRuns, loadRuns, renderFreshness, stopPolling } from "./runs.js";
 import { initTable, isSortable, renderHead, renderPager, renderRows, setSortable } from "./table.js";
 import { initThresholds, reloadIfOpen } from "./thresholds.js";
 
@@ -15,8 +15,10 @@ let seq = 0;
 let shownPeriod = null;
 let session = null;
 let currency = "USD";
+let signingOut = false;
 
 function showError(message) {
+  if (signingOut) return;
   $("alert-text").textContent = message;
   $("alert").hidden = false;
 }
@@ -124,12 +126,31 @@ function freshnessFromRuns(runs) {
   renderFreshness({ asOf: last?.as_of ?? last?.counts?.as_of, refreshedAt: last?.finished_at, specVersion: last?.spec_version });
 }
 
+/**
+ * The one sign-out path: stop background work, let the answers to requests already sent arrive
+ * (while the session still exists, so none is answered 401), end the session, then leave the
+ * page. The sign-in form appears only after the session has ended, so nothing is in flight when
+ * a person sees it, and a reload then aborts nothing.
+ */
 async function signOut() {
+  if (signingOut) return;
+  signingOut = true;
+  const button = $("sign-out");
+  button.disabled = true;
+  button.textContent = "Signing out…";
+  stopPolling();
+  refuseNewRequests();
+  await settled();
   try {
-    await request("/api/session", { method: "DELETE" });
+    await request("/api/session", { method: "DELETE", quiet401: true, whileClosing: true });
   } catch (err) {
-    showError(err.message);
-    return;
+    if (err.status !== 401) { // 401: the session had ended already
+      signingOut = false;
+      button.disabled = false;
+      button.textContent = "Sign out";
+      showError(`Could not sign out: ${err.message}. Reload the page and try again.`);
+      return;
+    }
   }
   location.assign("/");
 }
@@ -144,6 +165,7 @@ function showSignIn() {
 async function boot() {
   $("alert-close").addEventListener("click", clearError);
   setUnauthorizedHandler(() => {
+    if (signingOut) return;
     if (session) showError("Your session has ended. Sign in again.");
     session = null;
     showSignIn();

@@ -43,6 +43,13 @@ export async function startRun(path, label) {
   }
 }
 
+/** No more polling (signing out). */
+export function stopPolling() {
+  clearTimeout(pollTimer);
+  pollTimer = null;
+  wasRunning = false;
+}
+
 export async function loadRuns() {
   const data = await get("/api/sync/runs", new URLSearchParams({ limit: "10" }));
   const runs = Array.isArray(data) ? data : data.items || data.runs || [];
