@@ -28,7 +28,7 @@ from fastapi import routing
 from perftiers.api.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, WRITE_METHODS
 from perftiers.metadata import overrides, tokens
 from perftiers.metadata.db import engine_for
-from perftiers.query import edits
+from perftiers.refresh import edits
 from tests.api import store as known
 from tests.api.conftest import (  # noqa: F401  (fixtures)
     Api,

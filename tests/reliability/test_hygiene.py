@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from perftiers.lakehouse import catalog, maintenance
-from perftiers.query import edits
+from perftiers.refresh import edits
 from tests.api import store as known
 from tests.api.conftest import make_settings
 from tests.pipeline import close

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from perftiers import duck, faults, rules
 from perftiers.lakehouse import catalog, maintenance, scan, schemas
 from perftiers.metadata import artifacts, overrides
+from perftiers.refresh import overrides_sql
 from perftiers.metadata.db import engine_for
 from perftiers.runs import RunContext
 from perftiers.settings import Settings
@@ -74,7 +75,7 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
             "ALTER TABLE metrics ADD COLUMN is_banana BOOLEAN; ALTER TABLE metrics ADD COLUMN is_archive BOOLEAN;"
             "ALTER TABLE metrics ADD COLUMN nominal_classification VARCHAR"
         )
-        overrides.apply(con, "metrics", overrides.load_all(engine), tz=settings.timezone)
+        overrides_sql.apply(con, "metrics", overrides.load_all(engine), tz=settings.timezone)
         ctx.progress("classifying", None, None)
         performance = classified_arrow(con, "metrics", spec, spec_version, as_of, refreshed_at)
         daily = schemas.conform(

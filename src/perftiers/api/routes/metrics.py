@@ -1,7 +1,7 @@
 """`/api/performance-metrics`: list, summary, facets, schema, export, one row, create/update/delete.
 
 Reads answer from the query engine's current snapshot (`X-Snapshot-Id` names it). Writes go
-through `perftiers.query.edits` (pipeline lock, override, one overwrite commit), then the engine
+through `perftiers.refresh.edits` (pipeline lock, override, one overwrite commit), then the engine
 loads the new snapshot before answering, so the caller reads its own write.
 """
 
@@ -23,10 +23,10 @@ from perftiers.api.deps import EditorDep, EngineDep, MetaDbDep, Reader, ReaderDe
 from perftiers.errors import NotFound, ValidationFailed
 from perftiers.lakehouse import schemas
 from perftiers.metadata import overrides
-from perftiers.query import edits
 from perftiers.query import filters as flt
 from perftiers.query import performance as perf
 from perftiers.query.engine import QueryEngine
+from perftiers.refresh import edits
 
 MAX_PAGE_SIZE = 500
 CSV_SCHEMA = schemas.PERFORMANCE.set(schemas.PERFORMANCE.get_field_index("tags"), pa.field("tags", pa.string()))

@@ -18,8 +18,8 @@ from perftiers.api.deps import EditorDep, EngineDep, MetaDbDep, ReaderDep, Viewe
 from perftiers.errors import PreconditionFailed
 from perftiers.metadata import artifacts
 from perftiers.query import performance as perf
-from perftiers.query.edits import applied_spec_version
 from perftiers.query.engine import QueryEngine
+from perftiers.refresh.edits import applied_spec_version
 from perftiers.rules import ClassificationSpec
 
 router = APIRouter(prefix="/api/performance-metrics/settings/classification", tags=["classification settings"])

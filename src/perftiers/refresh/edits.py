@@ -23,6 +23,7 @@ from perftiers.errors import AlreadyRunning, Conflict, NotFound
 from perftiers.lakehouse import catalog, maintenance
 from perftiers.metadata import artifacts, locks, overrides
 from perftiers.metadata.db import engine_for
+from perftiers.refresh import overrides_sql
 from perftiers.refresh.mart import classified_arrow, today, write_table
 from perftiers.settings import Settings
 
@@ -99,7 +100,7 @@ def _change(settings: Settings, change: overrides.Override, by: str, *, must_exi
             previous = _stored(engine, change.artifact_id)
             overrides.save(engine, change, updated_by=by)
             try:
-                overrides.apply(con, "performance", [change], tz=settings.timezone)
+                overrides_sql.apply(con, "performance", [change], tz=settings.timezone)
                 data = classified_arrow(con, "performance", spec, int(spec_version),
                                         _as_date(as_of) or today(settings),
                                         refreshed_at or datetime.now(timezone.utc))
