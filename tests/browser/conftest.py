@@ -26,7 +26,8 @@ import pytest
 
 from tests.browser.pages import SCREENSHOTS, WIDTHS, login
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("PERFTIERS_TEST_CHROMIUM", "/usr/bin/chromium")
+"""Debian's chromium (`scripts/setup --test` installs it); the variable exists to test the missing case."""
 PERFTIERS = [str(Path(sys.executable).with_name("perftiers"))]
 
 
