@@ -109,3 +109,9 @@ def spec_at(engine: sa.Engine, version: int) -> ClassificationSpec:
             return DEFAULT_SPEC
         raise LookupError(f"classification_spec version {version} does not exist")
     return ClassificationSpec(**art.body)
+
+
+def applied_spec_version(engine: sa.Engine) -> int | None:
+    """The spec version the latest refresh applied, if any refresh ran."""
+    art = latest(engine, MART_REFRESH)
+    return int(art.body["spec_version"]) if art and "spec_version" in art.body else None

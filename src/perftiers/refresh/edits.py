@@ -2,8 +2,8 @@
 
 Under the pipeline lock (so no sync or refresh interleaves; concurrent edits queue briefly): save the change as an override
 (`perftiers.metadata.overrides`, which later refreshes apply again), then rewrite the table in
-one overwrite commit: load the current rows, apply the change, reclassify every row with
-`refresh.mart.classified_arrow` using the spec version the rows were classified with (the
+one overwrite commit: load the current rows, apply the change and reclassify every row with
+`refresh.mart.classify` using the spec version the rows were classified with (the
 applied spec, never a pending one), so flags and banana ranks keep the SPEC invariant. Then old
 snapshots are expired and unreferenced files deleted (`lakehouse.maintenance`), as after a refresh.
 """
@@ -23,8 +23,7 @@ from perftiers.errors import AlreadyRunning, Conflict, NotFound
 from perftiers.lakehouse import catalog, maintenance
 from perftiers.metadata import artifacts, locks, overrides
 from perftiers.metadata.db import engine_for
-from perftiers.refresh import overrides_sql
-from perftiers.refresh.mart import classified_arrow, today, write_table
+from perftiers.refresh import mart
 from perftiers.settings import Settings
 
 
@@ -41,12 +40,6 @@ def update(settings: Settings, artifact_id: str, fields: dict[str, Any], by: str
 def delete(settings: Settings, artifact_id: str, by: str) -> int | None:
     """Remove a row (404 if absent); it stays removed across refreshes until the override goes."""
     return _change(settings, overrides.Override(artifact_id, {}, deleted=True), by, must_exist=True)
-
-
-def applied_spec_version(engine: sa.Engine) -> int | None:
-    """The spec version the latest refresh applied, if any refresh ran."""
-    art = artifacts.latest(engine, artifacts.MART_REFRESH)
-    return int(art.body["spec_version"]) if art and "spec_version" in art.body else None
 
 
 EDIT_HOLDER = "edit-"
@@ -95,20 +88,19 @@ def _change(settings: Settings, change: overrides.Override, by: str, *, must_exi
             ).to_arrow_table().to_pylist()[0]
             spec_version, as_of, refreshed_at = stamps["v"], stamps["d"], stamps["t"]
             if spec_version is None:
-                spec_version = applied_spec_version(engine) or artifacts.current_spec(engine)[0]
+                spec_version = artifacts.applied_spec_version(engine) or artifacts.current_spec(engine)[0]
             spec = artifacts.spec_at(engine, int(spec_version))
             previous = _stored(engine, change.artifact_id)
             overrides.save(engine, change, updated_by=by)
             try:
-                overrides_sql.apply(con, "performance", [change], tz=settings.timezone)
-                data = classified_arrow(con, "performance", spec, int(spec_version),
-                                        _as_date(as_of) or today(settings),
-                                        refreshed_at or datetime.now(timezone.utc))
+                data = mart.classify(con, "performance", [change], spec=spec, spec_version=int(spec_version),
+                                     as_of=_as_date(as_of) or mart.today(settings),
+                                     refreshed_at=refreshed_at or datetime.now(timezone.utc), tz=settings.timezone)
                 props = {"perftiers.run_id": f"manual-{uuid.uuid4().hex[:12]}",
                          "perftiers.spec_version": str(spec_version),
                          "perftiers.change": "delete" if change.deleted else "upsert",
                          "perftiers.artifact_id": change.artifact_id[:200]}
-                snapshot_id = write_table(settings, catalog.PERFORMANCE, data, props)
+                snapshot_id = mart.write_table(settings, catalog.PERFORMANCE, data, props)
             except BaseException:
                 _restore(engine, change.artifact_id, previous)
                 raise

@@ -5,7 +5,9 @@ Out: `measurement.daily_sales` and `measurement.performance`, each replaced in o
      commit; a `mart_refresh` artifact naming the spec version applied; expired old snapshots
      and their files deleted (`lakehouse.maintenance`).
 
-Metrics and tiers come from `perftiers.rules`; this module only moves data.
+Metrics and tiers come from `perftiers.rules`; this module only moves data. Its public surface:
+`refresh_mart` (the job), `classify` (overrides, then tiers: also used by manual edits),
+`write_table` (one overwrite commit) and `today` (the store-local date).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import duckdb
-import sqlalchemy as sa
+import pyarrow as pa
 
 from perftiers import duck, faults, rules
 from perftiers.lakehouse import catalog, maintenance, scan, schemas
@@ -75,9 +77,9 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
             "ALTER TABLE metrics ADD COLUMN is_banana BOOLEAN; ALTER TABLE metrics ADD COLUMN is_archive BOOLEAN;"
             "ALTER TABLE metrics ADD COLUMN nominal_classification VARCHAR"
         )
-        overrides_sql.apply(con, "metrics", overrides.load_all(engine), tz=settings.timezone)
         ctx.progress("classifying", None, None)
-        performance = classified_arrow(con, "metrics", spec, spec_version, as_of, refreshed_at)
+        performance = classify(con, "metrics", overrides.load_all(engine), spec=spec, spec_version=spec_version,
+                               as_of=as_of, refreshed_at=refreshed_at, tz=settings.timezone)
         daily = schemas.conform(
             con.execute("SELECT * FROM daily_sales ORDER BY artifact_id, day").to_arrow_table(), schemas.DAILY_SALES
         )
@@ -116,14 +118,34 @@ def _tier_counts(con: duckdb.DuckDBPyConnection, performance) -> tuple:
         con.unregister("performance_arrow")
 
 
-def classified_arrow(
+def classify(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    manual: list[overrides.Override],
+    *,
+    spec: rules.ClassificationSpec,
+    spec_version: int,
+    as_of: date,
+    refreshed_at: datetime,
+    tz: str,
+) -> pa.Table:
+    """Apply the `manual` overrides to the DuckDB `table` of unclassified performance rows, then
+    classify every row with `spec`; the rows of `measurement.performance` (PERFORMANCE schema).
+
+    `tz` is the store timezone (a manual `launched_at` gives the store-local `launch_date`).
+    """
+    overrides_sql.apply(con, table, manual, tz=tz)
+    return _classified(con, table, spec, spec_version, as_of, refreshed_at)
+
+
+def _classified(
     con: duckdb.DuckDBPyConnection,
     table: str,
     spec: rules.ClassificationSpec,
     spec_version: int,
     as_of: date,
     refreshed_at: datetime,
-):
+) -> pa.Table:
     """Classify every row of the DuckDB `table` with `spec`; the result in the PERFORMANCE schema."""
     stamped = ("spec_version", "as_of", "refreshed_at")
     columns = con.execute(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema.names

@@ -19,7 +19,6 @@ from perftiers.errors import PreconditionFailed
 from perftiers.metadata import artifacts
 from perftiers.query import performance as perf
 from perftiers.query.engine import QueryEngine
-from perftiers.refresh.edits import applied_spec_version
 from perftiers.rules import ClassificationSpec
 
 router = APIRouter(prefix="/api/performance-metrics/settings/classification", tags=["classification settings"])
@@ -34,7 +33,7 @@ def _applied(db: sa.Engine, engine: QueryEngine) -> int | None:
     its `mart_refresh` record.
     """
     current = engine.current()
-    known = [v for v in (applied_spec_version(db), current.spec_version if current else None) if v is not None]
+    known = [v for v in (artifacts.applied_spec_version(db), current.spec_version if current else None) if v is not None]
     return max(known) if known else None
 
 
