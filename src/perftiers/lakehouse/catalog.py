@@ -1,4 +1,4 @@
-"""The Iceberg catalog and the four tables perftiers owns.
+"""The Iceberg catalog and the five tables perftiers owns.
 
 Catalog properties come from settings and reach PyIceberg unchanged. Tables are created on first
 use with properties that keep metadata small under frequent commits (see STACK.md).
@@ -24,12 +24,14 @@ PRODUCTS = ("raw", "products")
 ORDER_LINES = ("raw", "order_lines")
 PERFORMANCE = ("measurement", "performance")
 DAILY_SALES = ("measurement", "daily_sales")
+TIER_HISTORY = ("measurement", "tier_history")
 
 TABLE_SCHEMAS: dict[tuple[str, str], pa.Schema] = {
     PRODUCTS: schemas.PRODUCTS,
     ORDER_LINES: schemas.ORDER_LINES,
     PERFORMANCE: schemas.PERFORMANCE,
     DAILY_SALES: schemas.DAILY_SALES,
+    TIER_HISTORY: schemas.TIER_HISTORY,
 }
 
 TABLE_PROPERTIES = {

@@ -84,6 +84,26 @@ DAILY_SALES = pa.schema(
 )
 
 
+TIER_HISTORY = pa.schema(
+    [
+        pa.field("artifact_id", pa.string(), nullable=False),
+        pa.field("valid_from", pa.date32(), nullable=False),
+        pa.field("valid_to", pa.date32()),
+        pa.field("is_top_riser", pa.bool_(), nullable=False),
+        pa.field("is_winner", pa.bool_(), nullable=False),
+        pa.field("is_banana", pa.bool_(), nullable=False),
+        pa.field("is_archive", pa.bool_(), nullable=False),
+        pa.field("nominal_classification", pa.string(), nullable=False),
+        pa.field("spec_version", pa.int64(), nullable=False),
+        pa.field("backfilled", pa.bool_(), nullable=False),
+    ]
+)
+"""`measurement.tier_history`: one row per product per period of unchanged tier state.
+
+The state on day X is the row with `valid_from <= X < valid_to` (`valid_to` NULL: still current).
+`backfilled`: the period began on a day computed by `perftiers history backfill`."""
+
+
 def conform(data: pa.Table, schema: pa.Schema) -> pa.Table:
     """Select and cast `data` to `schema` (names, order, types and nullability).
 
