@@ -60,9 +60,16 @@ async function send(path, { method = "GET", body, headers = {}, quiet401 = false
   } catch (err) {
     throw new ApiError(0, { code: "network", message: "The server could not be reached. Check that perftiers serve is running." });
   }
+  // Read every body to its end (even a 204's): until then the request is still open, and
+  // leaving the page (sign-out) would abort it.
+  const text = await response.text().catch(() => "");
   let data = null;
-  if (response.status !== 204 && (response.headers.get("content-type") || "").includes("json")) {
-    data = await response.json().catch(() => null);
+  if (text && (response.headers.get("content-type") || "").includes("json")) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
   }
   if (!response.ok) {
     const error = new ApiError(response.status, data?.error ?? (typeof data?.detail === "string" ? { message: data.detail } : null));
