@@ -22,7 +22,7 @@ import pyarrow as pa
 from perftiers import duck, faults, rules
 from perftiers.lakehouse import catalog, maintenance, scan, schemas
 from perftiers.metadata import artifacts, overrides
-from perftiers.refresh import overrides_sql
+from perftiers.refresh import history, overrides_sql
 from perftiers.metadata.db import engine_for
 from perftiers.runs import RunContext
 from perftiers.settings import Settings
@@ -46,6 +46,7 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
     settings = ctx.settings
     engine = engine_for(settings.resolved_database_url)
     as_of = as_of or today(settings)
+    paired = history.check_refresh_date(settings, as_of)  # refuse an older date before any work
     spec_version, spec = artifacts.current_spec(engine)
     refreshed_at = datetime.now(timezone.utc)
     params = {"tz": settings.timezone, "as_of": as_of}
@@ -93,6 +94,8 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
              "perftiers.as_of": as_of.isoformat()}
     ctx.progress("writing measurement.daily_sales", None, None)
     write_table(settings, catalog.DAILY_SALES, daily, props)
+    ctx.progress("writing measurement.tier_history", None, None)
+    history.record_refresh(settings, ctx.run_id, as_of, performance, paired)  # before performance: see history
     ctx.progress("writing measurement.performance", None, None)
     snapshot_id = write_table(settings, catalog.PERFORMANCE, performance, props)
     artifacts.append(
@@ -103,7 +106,7 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
     )
     faults.point("refresh:artifact-written")
     ctx.progress("expiring old snapshots", None, None)
-    for ident in (catalog.PERFORMANCE, catalog.DAILY_SALES):
+    for ident in (catalog.PERFORMANCE, catalog.DAILY_SALES, catalog.TIER_HISTORY):
         maintenance.maintain(settings, ident)
     counts["rows_written"] = performance.num_rows + daily.num_rows
     counts["daily_sales_rows"] = daily.num_rows
