@@ -75,7 +75,7 @@ class Phases:
 
 def refresh(home: str, as_of: str) -> dict[str, Any]:
     import perftiers.refresh.mart  # noqa: F401  (imported before the clock starts, like the baselines' duckdb)
-    from perftiers import jobs
+    from perftiers.pipeline import jobs
     from perftiers.settings import load_settings
 
     settings = load_settings(home=home)
@@ -87,7 +87,7 @@ def refresh(home: str, as_of: str) -> dict[str, Any]:
 
 def sync(home: str, source: str, path: str | None = None) -> dict[str, Any]:
     import perftiers.sync  # noqa: F401
-    from perftiers import jobs
+    from perftiers.pipeline import jobs
     from perftiers.settings import load_settings
     from perftiers.sources import make_source
 

@@ -10,9 +10,9 @@ import pyarrow as pa
 from perftiers.lakehouse import catalog
 from perftiers.metadata import artifacts
 from perftiers.metadata.db import engine_for
+from perftiers.pipeline.runs import run_job, telemetry
 from perftiers.refresh.mart import refresh_mart
 from perftiers.rules import ClassificationSpec
-from perftiers.runs import run_job, telemetry
 from perftiers.settings import Settings
 from perftiers.sync import sync_store
 

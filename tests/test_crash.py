@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from perftiers.lakehouse import catalog
 from perftiers.metadata import locks
 from perftiers.metadata.db import engine_for, job_lock
-from perftiers.runs import telemetry
+from perftiers.pipeline.runs import telemetry
 from perftiers.settings import load_settings
 
 from tests.pipeline import close

@@ -8,12 +8,12 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from perftiers import jobs
 from perftiers.errors import AlreadyRunning
 from perftiers.lakehouse import catalog
 from perftiers.metadata import locks
 from perftiers.metadata.db import engine_for
-from perftiers.runs import run_job
+from perftiers.pipeline import jobs
+from perftiers.pipeline.runs import run_job
 from perftiers.sources.base import RowProblem, SourceRejected, StoreExtract
 from perftiers.sync import sync_store
 

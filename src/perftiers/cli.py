@@ -121,7 +121,7 @@ def sync(
     output: Output = typer.Option(Output.text, help="text or json"),
 ) -> None:
     """Run one daily sync: store -> raw Iceberg tables."""
-    from perftiers import jobs
+    from perftiers.pipeline import jobs
 
     settings = _settings(ctx)
     record = _run("sync", lambda p: jobs.sync(settings, trigger="cli", source=source, path=path, progress=p))
@@ -145,7 +145,7 @@ def refresh(
     output: Output = typer.Option(Output.text, help="text or json"),
 ) -> None:
     """Run one mart refresh: raw tables -> classified measurement.performance."""
-    from perftiers import jobs
+    from perftiers.pipeline import jobs
 
     settings = _settings(ctx)
     day = _parse_date(as_of)
@@ -179,7 +179,7 @@ def demo(
     force: bool = typer.Option(False, help="Sync the demo store into a folder that already has data."),
 ) -> None:
     """Fill an empty data folder with a generated store, sync it and refresh the mart."""
-    from perftiers import jobs
+    from perftiers.pipeline import jobs
 
     settings = load_settings(**{**_settings(ctx).model_dump(exclude_unset=True), "demo_products": products,
                                 "demo_order_lines": order_lines, "demo_seed": seed})

@@ -14,11 +14,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from perftiers import duck
 from perftiers import faults
 from perftiers.lakehouse import catalog, maintenance, scan, schemas
-from perftiers.runs import RunContext
+from perftiers.pipeline.runs import RunContext
 from perftiers.sources.base import RowProblem, Source, SourceRejected
-from perftiers import duck
 
 
 def sync_store(ctx: RunContext, source: Source) -> dict[str, Any]:

@@ -21,8 +21,8 @@ from datetime import date, datetime, timezone
 
 from perftiers.metadata import artifacts
 from perftiers.metadata.db import engine_for
+from perftiers.pipeline.runs import run_job
 from perftiers.refresh.mart import refresh_mart
-from perftiers.runs import run_job
 from perftiers.settings import Settings
 from perftiers.sync import sync_store
 from tests.storebuilder import MemorySource, line, product

@@ -143,7 +143,7 @@ PATH_VALUES = ["..", "%2e%2e%2f%2e%2e", "%00", "%FF", "💩", "a" * 3000, "-1", 
 @pytest.fixture
 def quiet_jobs(monkeypatch):
     """Pipeline starts answer as if accepted, without running anything."""
-    from perftiers import jobs
+    from perftiers.pipeline import jobs
 
     def fake(settings, **kwargs):
         return {"run_id": "20990101T000000000000Z-sync-fake00", "kind": "sync", "trigger": "manual",

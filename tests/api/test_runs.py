@@ -8,10 +8,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from perftiers import scheduler as sched
 from perftiers.errors import AlreadyRunning
 from perftiers.metadata import locks
 from perftiers.metadata.db import engine_for
+from perftiers.pipeline import schedule as sched
 from tests.api import store as known
 from tests.api.conftest import assert_error, client_for
 from tests.storebuilder import line

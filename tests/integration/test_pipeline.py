@@ -8,11 +8,11 @@ from datetime import date
 import psycopg
 import pytest
 
-from perftiers import jobs
 from perftiers.lakehouse import catalog
 from perftiers.metadata import artifacts
 from perftiers.metadata.db import engine_for
-from perftiers.runs import telemetry
+from perftiers.pipeline import jobs
+from perftiers.pipeline.runs import telemetry
 from perftiers.settings import load_settings
 from tests import pipeline
 from tests.integration.conftest import SMALL_DEMO

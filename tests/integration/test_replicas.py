@@ -17,10 +17,10 @@ import httpx
 import psycopg
 import pytest
 
-from perftiers import jobs
 from perftiers.metadata import tokens
 from perftiers.metadata.db import engine_for
-from perftiers.runs import telemetry
+from perftiers.pipeline import jobs
+from perftiers.pipeline.runs import telemetry
 from tests.integration.conftest import PERFTIERS, Deployment, free_port
 
 pytestmark = pytest.mark.integration

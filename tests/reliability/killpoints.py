@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from perftiers import jobs
 from perftiers.lakehouse import catalog
 from perftiers.metadata import locks
 from perftiers.metadata.db import engine_for
-from perftiers.runs import telemetry
+from perftiers.pipeline import jobs
+from perftiers.pipeline.runs import telemetry
 from tests.pipeline import close
 from tests.reliability.helpers import cli_env, run_cli, same, settings_for, table_state
 

@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from perftiers import jobs
 from perftiers.errors import ValidationFailed
-from perftiers.runs import telemetry
+from perftiers.pipeline import jobs
+from perftiers.pipeline.runs import telemetry
 from tests.api.conftest import assert_error, bearer, make_tokens, start_server, stop_server
 from tests.pipeline import close, snapshot_ids
 from tests.reliability.helpers import cli_env, run_cli, settings_for

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from perftiers import jobs
+from perftiers.pipeline import jobs
 from tests.api.conftest import make_tokens, start_server, stop_server
 from tests.pipeline import close
 from tests.reliability.helpers import cli_env, run_cli, settings_for
@@ -94,7 +94,7 @@ def test_two_cli_refreshes_started_together_one_runs(store, tmp_path):
 
 
 def jobs_records(home: Path) -> list[dict]:
-    from perftiers.runs import telemetry
+    from perftiers.pipeline.runs import telemetry
 
     settings = settings_for(home)
     try:

@@ -54,7 +54,7 @@ def create_app(settings: Settings, *, engine: QueryEngine | None = None, schedul
         query_engine.start()
         sched = None
         if scheduler:
-            from perftiers.scheduler import Scheduler
+            from perftiers.pipeline.schedule import Scheduler
 
             sched = Scheduler(settings, on_done=lambda name: _reload(query_engine))
             sched.start()

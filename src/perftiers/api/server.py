@@ -58,7 +58,7 @@ def _logging() -> dict:
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, scheduler: bool = True) -> None:
     from perftiers.api.app import create_app
-    from perftiers.scheduler import validate
+    from perftiers.pipeline.schedule import validate
 
     if scheduler:
         validate(settings)

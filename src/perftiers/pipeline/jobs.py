@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Callable
 
-from perftiers.runs import Progress, no_progress, run_job
+from perftiers.pipeline.runs import Progress, no_progress, run_job
 from perftiers.settings import Settings
 
 

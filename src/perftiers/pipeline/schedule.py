@@ -3,8 +3,8 @@ extra refresh, on cron expressions from settings, in the store timezone.
 
 Jobs are registered in `JOBS` (list them with `describe()` or `GET /api/schedule`). A due run is
 claimed by inserting `(job, due_at)` into `schedule_claim` (primary key: one replica wins), then
-the job takes the pipeline lock through `perftiers.jobs` like every other sync or refresh, so two
-replicas never run the same job twice and never run two jobs at once. Missed runs (the server
+the job takes the pipeline lock through `perftiers.pipeline.jobs` like every other sync or refresh,
+so two replicas never run the same job twice and never run two jobs at once. Missed runs (the server
 was down) are not caught up; `perftiers sync` / `refresh` or the API run one now.
 """
 
@@ -21,9 +21,9 @@ from typing import Callable
 import sqlalchemy as sa
 from croniter import croniter
 
-from perftiers import jobs
 from perftiers.errors import AlreadyRunning, ConfigurationError
 from perftiers.metadata.db import engine_for, schedule_claim
+from perftiers.pipeline import jobs
 from perftiers.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
 
-from perftiers import jobs
 from perftiers.api import models
 from perftiers.api.deps import EditorDep, EngineDep, SettingsDep, ViewerDep
 from perftiers.errors import AlreadyRunning, BadRequest, NotFound
+from perftiers.pipeline import jobs
+from perftiers.pipeline.runs import telemetry
 from perftiers.query.engine import QueryEngine
 from perftiers.query.filters import IsoDate
-from perftiers.runs import telemetry
 from perftiers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def get_run(_: ViewerDep, settings: SettingsDep, run_id: Annotated[str, Path(max
 
 @router.get("/api/schedule", response_model=models.Schedule, summary="Scheduled jobs and their next runs")
 def schedule(_: ViewerDep, request: Request, settings: SettingsDep) -> dict:
-    from perftiers import scheduler
+    from perftiers.pipeline import schedule as scheduler
 
     running = getattr(request.app.state, "scheduler", None)
     return {"enabled": running is not None, "jobs": scheduler.describe(settings)}
