@@ -157,3 +157,17 @@ def test_concurrent_edits_queue_instead_of_failing(fresh_api):
     assert results == [200, 200, 200, 200]
     rows = assert_invariant(api)
     assert [rows[f"SKU-00{i}"]["vendor"] for i in (1, 2, 3, 6)] == ["V1", "V2", "V3", "V6"]
+
+
+def test_money_values_are_kept_to_four_decimal_places(fresh_api):
+    """Money is stored as DECIMAL(18, 4): finer values are rounded half-even, never a 500."""
+    api = fresh_api
+    for sent, kept in [(-1.5755857448600112e-201, 0.0), (0.1 + 0.2, 0.3), (19.99995, 20.0),
+                       (12.34565, 12.3456), (-7.25, -7.25), (1e13, 1e13)]:
+        answer = api.put(f"{URL}/SKU-006", role="editor", json={"revenue_last_30_days": sent, "lifetime_revenue": sent})
+        assert answer.status_code == 200, (sent, answer.text)
+        row = api.get(f"{URL}/SKU-006").json()
+        assert row["revenue_last_30_days"] == row["lifetime_revenue"] == kept, sent
+    assert_error(api.put(f"{URL}/SKU-006", role="editor", json={"lifetime_revenue": 1e14}), 422)
+    assert_error(api.post(URL, role="editor", json={"artifact_id": "NEW-1", "lifetime_revenue": 1e-300,
+                                                    "revenue_last_30_days": "1e400"}), 422)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Annotated, Any, Literal
 
 from annotated_types import Ge, Le
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
 
 from perftiers.api.models.common import clean_text
 from perftiers.rules import TIERS
@@ -61,7 +62,14 @@ class PerformanceSummary(BaseModel):
 
 Text = Annotated[str, StringConstraints(max_length=1000)]
 Units = Annotated[int, Strict(), Ge(0), Le(10**12)]
-Money = Annotated[float, Ge(-1e13), Le(1e13)]
+def _to_money(v: float) -> float:
+    """Round to the stored precision (4 decimal places, half to even), as the table keeps it."""
+    return float(Decimal(repr(v)).quantize(MONEY_STEP, rounding=ROUND_HALF_EVEN))
+
+
+MONEY_STEP = Decimal("0.0001")
+Money = Annotated[float, Ge(-1e13), Le(1e13), AfterValidator(_to_money),
+                  Field(description="Money, stored with 4 decimal places: finer values are rounded half to even.")]
 
 
 class MetricFields(BaseModel):
