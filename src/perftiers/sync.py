@@ -17,7 +17,7 @@ import pyarrow as pa
 from perftiers import duck
 from perftiers import faults
 from perftiers.lakehouse import catalog, maintenance, scan, schemas
-from perftiers.pipeline.runs import RunContext
+from perftiers.runcontext import RunContext
 from perftiers.sources.base import RowProblem, Source, SourceRejected
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Callable
 
-from perftiers.pipeline.runs import Progress, no_progress, run_job
+from perftiers.pipeline.runs import run_job
+from perftiers.runcontext import Progress, no_progress
 from perftiers.settings import Settings
 
 

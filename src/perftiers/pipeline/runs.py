@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from perftiers import faults
@@ -23,27 +22,10 @@ from perftiers.lakehouse.objectstore import ObjectStore
 from perftiers.lakehouse.telemetry import Telemetry, new_run_id, utcnow
 from perftiers.metadata import locks
 from perftiers.metadata.db import engine_for
+from perftiers.runcontext import Progress, RunContext, no_progress
 from perftiers.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int | None, int | None], None]
-"""progress(step, done, total): called by jobs as they go; the CLI draws it."""
-
-
-def no_progress(step: str, done: int | None = None, total: int | None = None) -> None:
-    pass
-
-
-@dataclass
-class RunContext:
-    run_id: str
-    kind: str
-    trigger: str
-    settings: Settings
-    progress: Progress = no_progress
-    record: dict[str, Any] = field(default_factory=dict)
-
 
 JobFn = Callable[[RunContext], dict[str, Any]]
 """A job returns the fields to merge into its telemetry record (counts, spec_version, ...)."""

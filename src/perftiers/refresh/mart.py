@@ -24,7 +24,7 @@ from perftiers.lakehouse import catalog, maintenance, scan, schemas
 from perftiers.metadata import artifacts, overrides
 from perftiers.refresh import history, overrides_sql
 from perftiers.metadata.db import engine_for
-from perftiers.pipeline.runs import RunContext
+from perftiers.runcontext import RunContext
 from perftiers.settings import Settings
 
 LINE_COLUMNS = ("order_id", "ordered_at", "artifact_id", "quantity", "refunded_quantity", "unit_price",
