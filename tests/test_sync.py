@@ -7,11 +7,12 @@ import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 
 from perftiers.errors import AlreadyRunning
 from perftiers.lakehouse import catalog
 from perftiers.metadata import locks
-from perftiers.metadata.db import engine_for
+from perftiers.metadata.db import engine_for, job_lock
 from perftiers.pipeline import jobs
 from perftiers.pipeline.runs import run_job
 from perftiers.sources.base import RowProblem, SourceRejected, StoreExtract
@@ -261,11 +262,23 @@ def test_an_expired_lease_of_a_killed_holder_does_not_block(settings):
 
 def test_a_held_lease_is_renewed_while_the_job_runs(settings):
     engine = engine_for(settings.resolved_database_url)
-    lease = timedelta(seconds=0.6)
+    lease = timedelta(seconds=3)
+
+    def expires_at() -> datetime:
+        with engine.connect() as conn:
+            value = conn.execute(sa.select(job_lock.c.expires_at).where(job_lock.c.name == locks.PIPELINE)).scalar_one()
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
     assert locks.try_acquire(engine, locks.PIPELINE, "long-job", lease)
+    first = expires_at()
     held = locks.HeldLock(engine, locks.PIPELINE, "long-job", lease)
     try:
-        time.sleep(1.5)  # 2.5 leases: without renewal it would have expired
+        # Wait for two renewals (every third of the lease), however slow the machine is.
+        deadline = time.monotonic() + 60
+        while expires_at() < first + 2 * lease / 3:
+            assert time.monotonic() < deadline, "the lease was not renewed"
+            time.sleep(0.05)
+        # Just renewed, so the lease has most of its length left: a newcomer is refused.
         assert not locks.try_acquire(engine, locks.PIPELINE, "newcomer", lease)
         assert locks.current_holder(engine) == "long-job"
     finally:
