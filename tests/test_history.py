@@ -168,3 +168,93 @@ def test_a_product_gone_from_the_store_closes_its_period(synced):
     rows = [r for r in history_rows(settings) if r["artifact_id"] == "p04"]
     assert rows and rows[-1]["valid_to"] == REFS[1]
     assert "p04" not in states(settings, REFS[1]) and "p04" in states(settings, REFS[0])
+
+
+# -- backfill -----------------------------------------------------------------------------------
+
+from perftiers.errors import BadRequest  # noqa: E402
+from perftiers.refresh import backfill  # noqa: E402
+
+BF_FROM = START + timedelta(days=8)
+BF_DAYS = [BF_FROM + timedelta(days=d) for d in range(16)]
+BF_CHANGE = BF_DAYS[6]
+
+
+def without_mark(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "backfilled"} for r in rows]
+
+
+def prepared(settings) -> None:
+    sync(settings, store())
+    add_spec(settings, START - timedelta(days=30), **SPEC_V1)
+
+
+def daily_from_start(settings) -> dict[date, dict[str, dict]]:
+    seen = {}
+    for day in BF_DAYS:
+        if day == BF_CHANGE:
+            add_spec(settings, day, **SPEC_V2)
+        refresh(settings, day)
+        seen[day] = tiers(performance(settings))
+    return seen
+
+
+def test_backfill_then_daily_equals_daily_from_the_start(tmp_path):
+    from perftiers.settings import load_settings
+
+    daily = load_settings(home=tmp_path / "daily")
+    prepared(daily)
+    seen = daily_from_start(daily)
+    want = history_rows(daily)
+    close(daily)
+
+    mixed = load_settings(home=tmp_path / "mixed")
+    prepared(mixed)
+    add_spec(mixed, BF_CHANGE, **SPEC_V2)  # created on that day, as in the daily run
+    split = 9
+    record = backfill.run(mixed, trigger="cli", start=BF_DAYS[0], end=BF_DAYS[split - 1])
+    assert record["status"] == "succeeded" and record["counts"]["days"] == split
+    rows = history_rows(mixed)
+    assert rows and all(r["backfilled"] for r in rows)
+    for day in BF_DAYS[:split]:  # each backfilled day equals a full refresh as of that day
+        assert states(mixed, day) == seen[day], day
+    for day in BF_DAYS[split:]:
+        refresh(mixed, day)
+    got = history_rows(mixed)
+    close(mixed)
+    well_formed(got)
+    assert without_mark(got) == without_mark(want)
+    assert any(r["backfilled"] for r in got) and not all(r["backfilled"] for r in got)
+
+
+def test_backfill_over_refreshed_days_replaces_them_with_the_same_states(synced):
+    settings = synced
+    seen = {}
+    for day in BF_DAYS[:8]:
+        refresh(settings, day)
+        seen[day] = tiers(performance(settings))
+    before = history_rows(settings)
+    backfill.run(settings, trigger="cli", start=BF_DAYS[2], end=BF_DAYS[5])
+    after = history_rows(settings)
+    well_formed(after)
+    assert without_mark(after) == without_mark(before)
+    assert history.pair(settings).as_of == BF_DAYS[7]
+    for day in BF_DAYS[:8]:
+        assert states(settings, day) == seen[day]
+
+
+def test_bad_backfill_ranges_are_refused_and_write_nothing(synced):
+    settings = synced
+    refresh(settings, REFS[2])
+    snapshot = catalog.current_snapshot_id(catalog.load(settings, catalog.TIER_HISTORY))
+    cases = [
+        (REFS[1], REFS[0], "is after"),
+        (date.today() + timedelta(days=3), None, "future"),
+        (REFS[0], date.today() + timedelta(days=1), "future"),
+        (REFS[0], REFS[2], "before the last refresh"),
+        (START - timedelta(days=400), START - timedelta(days=300), "no data"),
+    ]
+    for start, end, message in cases:
+        with pytest.raises(BadRequest, match=message):
+            backfill.run(settings, trigger="cli", start=start, end=end)
+        assert catalog.current_snapshot_id(catalog.load(settings, catalog.TIER_HISTORY)) == snapshot

@@ -181,3 +181,80 @@ def reasons(row: Mapping[str, Any], spec: ClassificationSpec) -> list[str]:
     if row.get("is_archive"):
         out.append("is_active false and sales_last_30_days 0")
     return out
+
+
+# -- tier history: every day of a range in one pass (`perftiers history backfill`) -------------
+# The same windows and rules as above, for each reference date D of `$from`..`$to` at once.
+
+def daily_metrics_sql(products: str, daily_sales: str) -> str:
+    """Per product and day D in `$from`..`$to`: the windows `metrics_sql` gives for reference date D.
+
+    `daily_sales` must be `daily_sales_sql` rows up to `$to`. One pass: a dense product x day grid
+    from `$from - 29`, running sums per product (lifetime, first 7 / 14 days from launch) plus what
+    came before the grid, and a 30-row frame for the last 30 days. The launch day is fixed per
+    product (a first sale after D adds nothing to D's windows, as in `metrics_sql`).
+    The four flags and the nominal tier are NULL placeholders for `classify_by_day_sql`.
+    Parameters: `$tz`, `$from`, `$to`.
+    """
+    return f"""
+        WITH first_sale AS (
+            SELECT artifact_id, MIN(day) AS first_day FROM {daily_sales} WHERE orders > 0 GROUP BY 1
+        ),
+        launched AS (
+            SELECT p.artifact_id, p.is_active,
+                   COALESCE(CAST(timezone($tz, p.launched_at) AS DATE), f.first_day) AS launch_date
+            FROM {products} p LEFT JOIN first_sale f USING (artifact_id)
+        ),
+        before_grid AS (
+            SELECT l.artifact_id,
+                   SUM(d.net_units) AS lifetime,
+                   SUM(d.net_units) FILTER (WHERE d.day BETWEEN l.launch_date AND l.launch_date + 6) AS first_7,
+                   SUM(d.net_units) FILTER (WHERE d.day BETWEEN l.launch_date AND l.launch_date + 13) AS first_14
+            FROM launched l JOIN {daily_sales} d USING (artifact_id)
+            WHERE d.day < CAST($from AS DATE) - 29
+            GROUP BY 1
+        ),
+        days AS (
+            SELECT CAST(range AS DATE) AS day
+            FROM range(CAST(CAST($from AS DATE) - 29 AS TIMESTAMP), CAST(CAST($to AS DATE) + 1 AS TIMESTAMP),
+                       INTERVAL 1 DAY)
+        ),
+        grid AS (
+            SELECT l.artifact_id, l.is_active, l.launch_date, g.day, COALESCE(d.net_units, 0) AS units
+            FROM launched l CROSS JOIN days g
+            LEFT JOIN {daily_sales} d ON d.artifact_id = l.artifact_id AND d.day = g.day
+        ),
+        windowed AS (
+            SELECT g.artifact_id, g.day, g.is_active,
+                   CAST(COALESCE(b.first_7, 0) + SUM(CASE WHEN g.day BETWEEN g.launch_date AND g.launch_date + 6
+                                                         THEN g.units ELSE 0 END) OVER running AS BIGINT)
+                       AS sales_first_7_days,
+                   CAST(COALESCE(b.first_14, 0) + SUM(CASE WHEN g.day BETWEEN g.launch_date AND g.launch_date + 13
+                                                          THEN g.units ELSE 0 END) OVER running AS BIGINT)
+                       AS sales_first_14_days,
+                   CAST(SUM(g.units) OVER (PARTITION BY g.artifact_id ORDER BY g.day
+                                           ROWS BETWEEN 29 PRECEDING AND CURRENT ROW) AS BIGINT)
+                       AS sales_last_30_days,
+                   CAST(COALESCE(b.lifetime, 0) + SUM(g.units) OVER running AS BIGINT)
+                       AS aggregate_measurement_value
+            FROM grid g LEFT JOIN before_grid b USING (artifact_id)
+            WINDOW running AS (PARTITION BY g.artifact_id ORDER BY g.day ROWS UNBOUNDED PRECEDING)
+        )
+        SELECT *, CAST(NULL AS BOOLEAN) AS is_top_riser, CAST(NULL AS BOOLEAN) AS is_winner,
+               CAST(NULL AS BOOLEAN) AS is_banana, CAST(NULL AS BOOLEAN) AS is_archive,
+               CAST(NULL AS VARCHAR) AS nominal_classification
+        FROM windowed WHERE day >= CAST($from AS DATE)
+    """
+
+
+def classify_by_day_sql(metrics: str) -> str:
+    """`classify_sql` for many reference dates at once: `metrics` has a `day` column and the four
+    thresholds as columns (the spec in force that day); bananas rank within each day.
+
+    Built from `classify_sql`'s own text, so the rules are written once."""
+    sql = classify_sql(metrics)
+    for name in SPEC_PARAMS:
+        assert f"${name}" in sql, name
+        sql = sql.replace(f"${name}", name)
+    assert sql.count("OVER (ORDER BY") == 1, "classify_sql's banana rank changed shape"
+    return sql.replace("OVER (ORDER BY", "OVER (PARTITION BY day ORDER BY")

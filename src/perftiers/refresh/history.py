@@ -43,6 +43,8 @@ PREVIOUS_AS_OF = "perftiers.previous_as_of"
 PERFORMANCE_RUN = "perftiers.performance_run"
 KIND = "perftiers.history_kind"
 MANUAL_PREFIX = "manual-"
+NO_PERFORMANCE = "none"
+"""`perftiers.performance_run` of a history written while performance had no snapshot (a backfill)."""
 
 STATE_COLUMNS = ("is_top_riser", "is_winner", "is_banana", "is_archive", "nominal_classification", "spec_version")
 """What a period holds constant: a change of any of these starts a new period."""
@@ -60,6 +62,8 @@ class Pair:
     """Reference date of the last refresh the history includes."""
     previous_as_of: date | None
     """Reference date of the refresh before that one (distinct date), None if there was none."""
+    run: str | None = None
+    """The refresh run behind the performance snapshot (None: unknown)."""
 
 
 def _summary(snapshot: Any) -> Any:
@@ -101,14 +105,14 @@ def pair(settings: Settings) -> Pair:
     history = catalog.load_existing(settings, catalog.TIER_HISTORY)
     daily = catalog.load_existing(settings, catalog.DAILY_SALES)
     run, certain = _refresh_run(perf)
-    snap = _newest(history, PERFORMANCE_RUN, run)
+    snap = _newest(history, PERFORMANCE_RUN, run or NO_PERFORMANCE)
     if snap is None and not certain and history is not None:
         snap = history.current_snapshot()  # edits whose refresh snapshot expired: the newest history
     daily_snap = _newest(daily, RUN_ID, run) or (daily.current_snapshot() if daily is not None else None)
     props = _summary(snap)
     return Pair(catalog.current_snapshot_id(perf), snap.snapshot_id if snap is not None else None,
                 daily_snap.snapshot_id if daily_snap is not None else None,
-                _day(props.get(AS_OF)), _day(props.get(PREVIOUS_AS_OF)))
+                _day(props.get(AS_OF)), _day(props.get(PREVIOUS_AS_OF)), run)
 
 
 def read(settings: Settings, snapshot_id: int | None) -> pa.Table:
