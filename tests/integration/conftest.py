@@ -113,7 +113,7 @@ def s3_endpoint(pg_admin: str) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a cap: moto starts in well under a second on an idle machine
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
