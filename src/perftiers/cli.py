@@ -84,21 +84,25 @@ class _RichProgress:
 
     def __call__(self, step: str, done: int | None = None, total: int | None = None) -> None:
         if step != self.step:
-            if self.task is not None:
-                self.bar.update(self.task, visible=False)
-                console.print(f"  [green]✓[/] {self.step}", highlight=False)
+            self.finish()
             self.task = self.bar.add_task(step, total=total)
             self.step = step
         if done is not None:
             self.bar.update(self.task, completed=done, total=total)
+
+    def finish(self) -> None:
+        """Tick off the current step (a run ended, or the next step began)."""
+        if self.task is not None:
+            self.bar.update(self.task, visible=False)
+            console.print(f"  [green]✓[/] {self.step}", highlight=False)
+        self.task = self.step = None
 
 
 def _run(label: str, fn: Callable[[Callable], dict]) -> dict:
     console.print(f"[bold]{label}[/]")
     with _RichProgress(enabled=True) as progress:
         record = fn(progress)
-        if progress.step:
-            console.print(f"  [green]✓[/] {progress.step}", highlight=False)
+        progress.finish()
     return record
 
 
@@ -191,9 +195,18 @@ def demo(
         console.print(f"Saved the demo store's size in {saved}, so later syncs regenerate the same store.")
     console.print(f"Generating a demo store in {settings.home.resolve()} "
                   f"({settings.demo_products:,} products, ~{settings.demo_order_lines:,} order lines)")
-    _print_record(_run("sync", lambda p: jobs.sync(settings, trigger="cli", source="demo", progress=p)), Output.text)
-    record = _run("refresh", lambda p: jobs.refresh(settings, trigger="cli", progress=p))
-    _print_record(record, Output.text)
+
+    def finished(record: dict) -> None:  # each run's end: its summary, then the next run's heading
+        if record["status"] != "succeeded":
+            return  # the error is printed by clear_errors
+        progress.finish()
+        _print_record(record, Output.text)
+        if record["kind"] == "sync":
+            console.print("[bold]refresh[/]")
+
+    console.print("[bold]sync[/]")
+    with _RichProgress(enabled=True) as progress:
+        record = jobs.sync_then_refresh(settings, trigger="cli", source="demo", progress=progress, on_done=finished)
     _print_tiers(record)
     out.print(f"Next: {Path(sys.argv[0]).name} serve --data-dir {settings.home}")
 

@@ -11,6 +11,7 @@ import pytest
 from perftiers.errors import AlreadyRunning
 from perftiers.metadata import locks
 from perftiers.metadata.db import engine_for
+from perftiers.pipeline import jobs
 from perftiers.pipeline import schedule as sched
 from tests.api import store as known
 from tests.api.conftest import assert_error, client_for
@@ -79,6 +80,27 @@ def test_sync_then_refresh_from_the_api(fresh_api, monkeypatch):
     api.reload()
     row = api.get("/api/performance-metrics/SKU-006").json()
     assert row["aggregate_measurement_value"] == 48 and row["sales_last_30_days"] == 40 and row["is_winner"]
+
+
+def test_the_cli_the_api_and_the_scheduler_start_one_sync_then_refresh(api, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from perftiers.cli import app
+
+    triggers = []
+
+    def daily(settings, *, trigger, **kwargs):
+        triggers.append(trigger)
+        return {"run_id": "r1", "kind": "refresh", "trigger": trigger, "status": "succeeded",
+                "started_at": "2025-03-31T00:00:00+00:00", "duration_ms": 1, "counts": {"products": 1},
+                "as_of": "2025-03-31", "spec_version": 1}
+
+    monkeypatch.setattr(jobs, "sync_then_refresh", daily)
+    assert api.post("/api/sync", role="editor").status_code == 202
+    next(job for job in sched.JOBS if job.name == "sync").run(api.settings)
+    demo = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "d"), "demo", "--products", "5"])
+    assert demo.exit_code == 0, demo.output
+    assert triggers == ["manual", "schedule", "cli"]
 
 
 def test_next_due_uses_the_store_timezone():

@@ -1,13 +1,18 @@
-"""The two pipeline jobs as the CLI, the API and the scheduler start them."""
+"""The pipeline jobs as the CLI, the API and the scheduler start them: a sync, a refresh, and the
+daily job `sync_then_refresh` (the one place that says a refresh follows a successful sync)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any, Callable
 
+from perftiers.errors import AlreadyRunning
 from perftiers.pipeline.runs import run_job
 from perftiers.runcontext import Progress, no_progress
 from perftiers.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def sync(
@@ -41,3 +46,44 @@ def refresh(
 
     return run_job(settings, "refresh", trigger, lambda ctx: refresh_mart(ctx, as_of), progress=progress,
                    background=background, on_done=on_done)
+
+
+def sync_then_refresh(
+    settings: Settings,
+    *,
+    trigger: str,
+    source: str | None = None,
+    path: str | None = None,
+    then_refresh: bool = True,
+    progress: Progress = no_progress,
+    background: bool = False,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """The daily job: a sync, then a mart refresh when the sync succeeded (and `then_refresh`).
+
+    `on_done(record)` is called with each run's final record: the sync's, then the refresh's.
+    In the foreground a failure is raised like `sync` and `refresh` raise it (a refresh that finds
+    the lock taken raises AlreadyRunning) and the last record is returned. With `background=True`
+    both runs happen one after the other on one thread, the sync's `running` record is returned at
+    once, and a refresh that cannot start or fails is logged (its failure is in its own record).
+    """
+    if not background:
+        record = sync(settings, trigger=trigger, source=source, path=path, progress=progress, on_done=on_done)
+        if then_refresh:
+            record = refresh(settings, trigger=trigger, progress=progress, on_done=on_done)
+        return record
+
+    def after_sync(record: dict[str, Any]) -> None:
+        if on_done is not None:
+            on_done(record)
+        if not then_refresh or record.get("status") != "succeeded":
+            return
+        try:
+            refresh(settings, trigger=trigger, progress=progress, on_done=on_done)
+        except AlreadyRunning:
+            log.info("refresh after sync %s skipped: another run holds the lock", record["run_id"])
+        except Exception as exc:  # recorded in its own telemetry record
+            log.warning("refresh after sync %s failed: %s", record["run_id"], exc)
+
+    return sync(settings, trigger=trigger, source=source, path=path, progress=progress, background=True,
+                on_done=after_sync)

@@ -39,9 +39,7 @@ class ScheduledJob:
 
 
 def _sync_then_refresh(settings: Settings) -> None:
-    record = jobs.sync(settings, trigger="schedule")
-    if record.get("status") == "succeeded":
-        jobs.refresh(settings, trigger="schedule")
+    jobs.sync_then_refresh(settings, trigger="schedule")
 
 
 def _refresh(settings: Settings) -> None:

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, status
 
 from perftiers.api import models
 from perftiers.api.deps import EditorDep, EngineDep, SettingsDep, ViewerDep
-from perftiers.errors import AlreadyRunning, BadRequest, NotFound
+from perftiers.errors import BadRequest, NotFound
 from perftiers.pipeline import jobs
 from perftiers.pipeline.runs import telemetry
 from perftiers.query.engine import QueryEngine
 from perftiers.query.filters import IsoDate
-from perftiers.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["pipeline runs"])
@@ -30,12 +28,6 @@ def _reload(engine: QueryEngine) -> None:
         log.warning("reload after run failed: %s", exc)
 
 
-def start_refresh(settings: Settings, engine: QueryEngine, trigger: str, as_of: date | None = None,
-                  background: bool = True) -> dict[str, Any]:
-    return jobs.refresh(settings, trigger=trigger, as_of=as_of, background=background,
-                        on_done=lambda record: _reload(engine))
-
-
 @router.post("/api/sync", response_model=models.RunStarted, status_code=status.HTTP_202_ACCEPTED,
              responses={409: {"model": models.ErrorBody, "description": "A sync or refresh is running"}},
              summary="Start a sync (then a refresh) in the background")
@@ -45,18 +37,8 @@ def start_sync(
     engine: EngineDep,
     refresh: Annotated[bool, Query(description="Refresh the mart after a successful sync.")] = True,
 ) -> dict:
-    def after_sync(record: dict[str, Any]) -> None:
-        if record.get("status") == "succeeded" and refresh:
-            try:
-                start_refresh(settings, engine, "manual", background=False)
-            except AlreadyRunning:
-                log.info("refresh after sync %s skipped: another run holds the lock", record["run_id"])
-            except Exception as exc:  # recorded in its own telemetry record
-                log.warning("refresh after sync %s failed: %s", record["run_id"], exc)
-        else:
-            _reload(engine)
-
-    record = jobs.sync(settings, trigger="manual", background=True, on_done=after_sync)
+    record = jobs.sync_then_refresh(settings, trigger="manual", then_refresh=refresh, background=True,
+                                    on_done=lambda record: _reload(engine))
     return {**record, "then_refresh": refresh}
 
 
@@ -73,7 +55,9 @@ def start_mart_refresh(
     if as_of is not None and not 1900 <= as_of.year <= 2200:
         raise BadRequest("as_of must be between the years 1900 and 2200",
                          details=[{"loc": ["query", "as_of"], "msg": "out of range"}])
-    return {**start_refresh(settings, engine, "manual", as_of), "then_refresh": False}
+    record = jobs.refresh(settings, trigger="manual", as_of=as_of, background=True,
+                          on_done=lambda record: _reload(engine))
+    return {**record, "then_refresh": False}
 
 
 @router.get("/api/sync/runs", response_model=models.RunList, summary="Recent sync and refresh runs, newest first")
