@@ -177,7 +177,7 @@ def test_threshold_update_persists_and_applies_at_the_next_refresh(served):
 
 # -- first run and a new user's walk ------------------------------------------------------------
 
-def login_link(server, timeout: float = 10) -> str:
+def login_link(server, timeout: float = 60) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         match = re.search(r"http://\S+/login\?token=\S+", server.log())
@@ -209,7 +209,11 @@ def test_first_run_prints_a_login_link_and_the_demo_hint(tmp_path):
     assert token not in server.log().replace(link, ""), "the token appeared beyond the printed login link"
     again = start_server(tmp_path / "empty", wait_ready=False)  # tokens exist now: no new admin token
     try:
-        time.sleep(0.3)
+        # The link would come before the Dashboard line (one block, printed before serving).
+        deadline = time.monotonic() + 60
+        while "Dashboard: http://" not in again.log():
+            assert time.monotonic() < deadline, again.log()
+            time.sleep(0.05)
         assert "login?token=" not in again.log()
     finally:
         stop_server(again)
