@@ -6,7 +6,8 @@
     ├── Forbidden (403)                  the token's role is too low, or a CSRF check failed
     ├── NotFound (404)
     ├── Conflict (409)
-    │   └── AlreadyRunning               a sync or refresh holds the pipeline lock
+    │   ├── AlreadyRunning               a sync or refresh holds the pipeline lock (retryable)
+    │   └── LostLock                     a job's lease ran out and another run took the lock (terminal)
     ├── PreconditionFailed (412)         stale If-Match
     ├── ValidationFailed (422)           a body or input file that fails validation
     └── ConfigurationError (500)         settings that cannot work; the message says what to fix
@@ -61,6 +62,13 @@ class AlreadyRunning(Conflict):
 
     code = "already_running"
     retryable = True
+
+
+class LostLock(Conflict):
+    """This job's lease on the pipeline lock ran out and another run took it: the job stops before
+    its next commit (the fencing check in `perftiers.metadata.locks`), so it wrote nothing more."""
+
+    code = "lost_lock"
 
 
 class PreconditionFailed(PerftiersError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, 
 from pyiceberg.table import Table
 from pyiceberg.transforms import MonthTransform
 
-from perftiers import faults
+from perftiers import faults, fencing
 from perftiers.lakehouse import schemas
 from perftiers.settings import Settings
 
@@ -56,9 +57,22 @@ def catalog(settings: Settings) -> Catalog:
             if not settings.catalog:
                 settings.home.mkdir(parents=True, exist_ok=True)
                 (settings.home / "warehouse").mkdir(exist_ok=True)
-            cat = faults.instrument(_load_catalog(settings.catalog_name, props))
+            cat = _fenced(faults.instrument(_load_catalog(settings.catalog_name, props)))
             _catalogs[key] = cat
         return cat
+
+
+def _fenced(cat: Catalog) -> Catalog:
+    """Every table commit (and table creation) first checks that the job making it still holds
+    the pipeline lock (`perftiers.fencing`; a no-op outside a job)."""
+    commit = cat.commit_table
+
+    def commit_table(table: Any, requirements: Any, updates: Any) -> Any:
+        fencing.check()
+        return commit(table, requirements, updates)
+
+    cat.commit_table = commit_table  # type: ignore[method-assign]
+    return cat
 
 
 CATALOG_INIT_LOCK = 7243002

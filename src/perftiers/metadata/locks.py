@@ -3,6 +3,13 @@
 A lease row in `job_lock`. Taking it is one atomic upsert that only succeeds when the row is absent
 or its lease has expired; the holder renews the lease from a background thread, so a killed process
 blocks the next run for at most one lease.
+
+Fencing: a job that paused past its lease (a long GC or swap stall, a lost database connection)
+may find that another run took the lock. So before each commit the job calls
+`HeldLock.ensure_held()` (through `perftiers.fencing`): one UPDATE that renews the lease only if
+this holder still has the row, so the commit that follows has a whole lease to finish in, and
+anything else stops the job with `LostLock`. A renewal that finds the row taken marks the lock
+lost at once.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from typing import Iterator
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from perftiers.errors import AlreadyRunning
+from perftiers.errors import AlreadyRunning, LostLock
 from perftiers.metadata.db import job_lock
 
 PIPELINE = "pipeline"
@@ -68,20 +75,37 @@ def current_holder(engine: sa.Engine, name: str = PIPELINE) -> str | None:
 
 
 class HeldLock:
-    """A held lease, renewed every third of its length until `release()`."""
+    """A held lease, renewed every third of its length until `release()` or until it is lost."""
 
     def __init__(self, engine: sa.Engine, name: str, holder: str, lease: timedelta):
         self.engine, self.name, self.holder, self.lease = engine, name, holder, lease
         self._stop = threading.Event()
+        self._lost = threading.Event()
         self._thread = threading.Thread(target=self._renew_loop, name=f"lock-{name}", daemon=True)
         self._thread.start()
+
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.lease.total_seconds() / 3):
             try:
-                renew(self.engine, self.name, self.holder, self.lease)
+                held = renew(self.engine, self.name, self.holder, self.lease)
             except Exception:  # a transient DB error must not kill the job; the next renewal retries
-                pass
+                continue
+            if not held:  # another holder has the row: it never comes back
+                self._lost.set()
+                return
+
+    def ensure_held(self) -> None:
+        """The fencing check before a commit: renew the lease if this holder still has it, else
+        raise `LostLock` (terminal: the job must stop without writing)."""
+        if not self._lost.is_set() and renew(self.engine, self.name, self.holder, self.lease):
+            return
+        self._lost.set()
+        raise LostLock("Lost the pipeline lock; another run took over; nothing more was written.",
+                       details={"lock": self.name, "holder": self.holder})
 
     def release(self) -> None:
         self._stop.set()

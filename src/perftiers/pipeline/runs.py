@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from perftiers import faults
+from perftiers import faults, fencing
 from perftiers.errors import PerftiersError
 from perftiers.lakehouse.objectstore import ObjectStore
 from perftiers.lakehouse.telemetry import Telemetry, new_run_id, utcnow
@@ -111,7 +111,8 @@ def run_job(
         t0 = time.perf_counter()
         error: BaseException | None = None
         try:
-            record.update(job(ctx))
+            with fencing.fenced(lock.ensure_held):  # every commit of the job checks the lock first
+                record.update(job(ctx))
             faults.point("run:job-returned")
             record["status"] = "succeeded"
         except BaseException as exc:  # recorded, then re-raised to the caller

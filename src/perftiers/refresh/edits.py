@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import sqlalchemy as sa
 
-from perftiers import duck
+from perftiers import duck, fencing
 from perftiers.errors import AlreadyRunning, Conflict, NotFound
 from perftiers.lakehouse import catalog, maintenance
 from perftiers.metadata import artifacts, locks, overrides
@@ -61,7 +61,8 @@ def _pipeline_lock(engine: sa.Engine, settings: Settings) -> Iterator[None]:
                 raise
             time.sleep(0.05)
     try:
-        yield
+        with fencing.fenced(lock.ensure_held):  # the overwrite and the upkeep commits check the lock first
+            yield
     finally:
         lock.release()
 

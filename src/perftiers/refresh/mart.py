@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from perftiers import duck, faults, rules
+from perftiers import duck, faults, fencing, rules
 from perftiers.lakehouse import catalog, maintenance, scan, schemas
 from perftiers.metadata import artifacts, overrides
 from perftiers.refresh import history, overrides_sql
@@ -98,6 +98,7 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
     history.record_refresh(settings, ctx.run_id, as_of, performance, paired)  # before performance: see history
     ctx.progress("writing measurement.performance", None, None)
     snapshot_id = write_table(settings, catalog.PERFORMANCE, performance, props)
+    fencing.check()
     artifacts.append(
         engine,
         artifacts.MART_REFRESH,
