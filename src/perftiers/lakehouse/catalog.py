@@ -7,7 +7,6 @@ use with properties that keep metadata small under frequent commits (see STACK.m
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -141,8 +140,3 @@ def current_snapshot_id(table: Table | None) -> int | None:
         return None
     snap = table.current_snapshot()
     return snap.snapshot_id if snap else None
-
-
-def local_warehouse(settings: Settings) -> Path | None:
-    warehouse = settings.catalog_properties.get("warehouse", "")
-    return Path(warehouse[len("file://"):]) if warehouse.startswith("file://") else None

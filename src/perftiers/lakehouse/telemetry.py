@@ -55,16 +55,6 @@ class Telemetry:
                 break
         return out
 
-    def last_succeeded(self, kind: str) -> dict[str, Any] | None:
-        for key in reversed(self.store.list(PREFIX)):
-            if f"-{kind}-" not in key:
-                continue
-            raw = self.store.get(key)
-            record = json.loads(raw) if raw else None
-            if record and record.get("status") == "succeeded":
-                return record
-        return None
-
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)

@@ -175,8 +175,3 @@ def write_table(settings: Settings, ident: tuple[str, str], data, props: dict[st
             tx.overwrite(data, snapshot_properties=props)
     table = table.refresh()
     return catalog.current_snapshot_id(table)
-
-
-def expire_snapshots(settings: Settings, ident: tuple[str, str]) -> int:
-    """Expire snapshots older than the retention window (see `lakehouse.maintenance`)."""
-    return maintenance.expire_snapshots(settings, ident)
