@@ -10,7 +10,8 @@
     │   └── LostLock                     a job's lease ran out and another run took the lock (terminal)
     ├── PreconditionFailed (412)         stale If-Match
     ├── ValidationFailed (422)           a body or input file that fails validation
-    └── ConfigurationError (500)         settings that cannot work; the message says what to fix
+    ├── ConfigurationError (500)         settings that cannot work; the message says what to fix
+    └── NotReady (503)                   the query engine has no snapshot loaded yet; try again shortly
 
 The API turns any of these into `{error: {code, message, details}}`; the CLI prints the message
 and exits non-zero.
@@ -83,3 +84,11 @@ class ValidationFailed(PerftiersError):
 
 class ConfigurationError(PerftiersError):
     code = "configuration"
+
+
+class NotReady(PerftiersError):
+    """The query engine has not loaded the current snapshot (yet); a retry shortly succeeds."""
+
+    status_code = 503
+    code = "not_ready"
+    retryable = True

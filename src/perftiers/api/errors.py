@@ -1,7 +1,6 @@
 """One error shape for every response: `{"error": {"code", "message", "details"}}`.
 
-    PerftiersError subclasses        their own status and code (the tree is in perftiers.errors;
-                                     NotReady, 503, is in perftiers.query.engine)
+    PerftiersError subclasses        their own status and code (the tree is in perftiers.errors)
     HTTPException                    404 unknown path, 405 method not allowed, ...
     RequestValidationError           400 for query, path and header parameters; 422 for bodies
     anything else                    500 with a generic message; the traceback goes to the log only

@@ -19,17 +19,11 @@ from typing import Iterator
 import duckdb
 
 from perftiers import duck
-from perftiers.errors import PerftiersError
+from perftiers.errors import NotReady
 from perftiers.query import snapshot as snap
 from perftiers.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class NotReady(PerftiersError):
-    status_code = 503
-    code = "not_ready"
-    retryable = True
 
 
 class QueryEngine:
