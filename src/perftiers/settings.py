@@ -110,6 +110,17 @@ class Settings(BaseSettings):
     expired (the current one is always kept), then files that no remaining snapshot needs and
     older than this are deleted. Readers can load a replaced snapshot for this long."""
 
+    public_url: str | None = None
+    """Address people open the dashboard at (e.g. `https://perftiers.example.com`): alerts link each
+    product to `{public_url}/?search={artifact_id}`. Not set: alerts carry no links."""
+
+    webhooks_allow_private_targets: bool = False
+    """Let webhook subscriptions target loopback, private, link-local and cloud-metadata addresses
+    (checked when a subscription is saved and again before each delivery). Off: such URLs are refused."""
+
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    """How long one webhook delivery may take (connect, send, answer) before it counts as failed."""
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

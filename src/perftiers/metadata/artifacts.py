@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 
@@ -61,9 +61,12 @@ def history(engine: sa.Engine, kind: str, limit: int | None = None) -> list[Arti
 
 
 def append(
-    engine: sa.Engine, kind: str, body: dict[str, Any], created_by: str, *, expected_version: int | None = None
+    engine: sa.Engine, kind: str, body: dict[str, Any], created_by: str, *, expected_version: int | None = None,
+    also: Callable[[sa.Connection], Any] | None = None,
 ) -> Artifact:
-    """Insert the next version. With `expected_version`, fail if the latest is another one."""
+    """Insert the next version. With `expected_version`, fail if the latest is another one.
+
+    `also(conn)` writes more rows in the same transaction (the alerts outbox of a refresh)."""
     t = macrodata_artifact
     now = datetime.now(timezone.utc)
     try:
@@ -78,13 +81,15 @@ def append(
             conn.execute(
                 sa.insert(t).values(kind=kind, version=version, body=body, created_at=now, created_by=created_by)
             )
+            if also is not None:
+                also(conn)
     except sa.exc.IntegrityError as exc:
         if expected_version is not None:
             raise PreconditionFailed(
                 f"{kind} was changed by someone else at the same moment; reload and try again.",
                 details={"expected_version": expected_version},
             ) from exc
-        return append(engine, kind, body, created_by)
+        return append(engine, kind, body, created_by, also=also)
     return Artifact(kind, version, body, now, created_by)
 
 

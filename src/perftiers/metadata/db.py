@@ -77,6 +77,56 @@ schedule_claim = sa.Table(
     sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# -- webhooks: subscriptions, the outbox of events, one delivery per (event, subscription) ----
+# (perftiers.metadata.webhooks; the secret is kept to sign with, and never returned after creation)
+webhook_subscription = sa.Table(
+    "webhook_subscription",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),
+    sa.Column("tiers", sa.JSON, nullable=False),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("secret", sa.String(128), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.String(500), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+webhook_event = sa.Table(
+    "webhook_event",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("idempotency_key", sa.String(300), nullable=False, unique=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+webhook_delivery = sa.Table(
+    "webhook_delivery",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(64), sa.ForeignKey("webhook_event.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("subscription_id", sa.Integer, sa.ForeignKey("webhook_subscription.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("claim", sa.String(64), nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.String(500), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("event_id", "subscription_id", name="uq_webhook_delivery_event_subscription"),
+    sa.Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_delivery_subscription", "subscription_id", "id"),
+)
+
 schema_migration = sa.Table(
     "schema_migration",
     metadata,

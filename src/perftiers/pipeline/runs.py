@@ -20,7 +20,7 @@ from perftiers import faults, fencing
 from perftiers.errors import PerftiersError
 from perftiers.lakehouse.objectstore import ObjectStore
 from perftiers.lakehouse.telemetry import Telemetry, new_run_id, utcnow
-from perftiers.metadata import locks
+from perftiers.metadata import locks, webhooks
 from perftiers.metadata.db import engine_for
 from perftiers.runcontext import Progress, RunContext, no_progress
 from perftiers.settings import Settings
@@ -39,7 +39,8 @@ INTERRUPTED_LOOKBACK = 5
 """How many of the newest records a run checks for interrupted ones (each run checks, so a few do)."""
 
 
-def close_interrupted(tel: Telemetry, by_run: str) -> list[str]:
+def close_interrupted(tel: Telemetry, by_run: str,
+                      on_closed: Callable[[dict[str, Any]], None] | None = None) -> list[str]:
     """Mark `running` records as failed; only call while holding the pipeline lock."""
     closed = []
     for record in tel.list(limit=INTERRUPTED_LOOKBACK):
@@ -48,9 +49,20 @@ def close_interrupted(tel: Telemetry, by_run: str) -> list[str]:
         record.update(status="failed", error=f"Interrupted: the process ended before the run finished "
                                              f"(found by run {by_run}); nothing it was writing was committed "
                                              "unless a later snapshot says so.")
+        if on_closed is not None:
+            on_closed(record)
         tel.write(record)
         closed.append(record["run_id"])
     return closed
+
+
+def alert_failed(settings: Settings, record: dict[str, Any]) -> None:
+    """Write a failed run's alert (`<kind>.failed`) to the outbox, once per run, before its final
+    record; an error here is logged and never hides the run's own failure."""
+    try:
+        webhooks.enqueue_run_failed(engine_for(settings.resolved_database_url), record, settings.public_url)
+    except Exception as exc:
+        log.warning("could not record the alert of failed run %s: %s", record.get("run_id"), exc)
 
 
 def _with_fault_points(progress: Progress) -> Progress:
@@ -95,7 +107,7 @@ def run_job(
     }
     try:
         try:
-            close_interrupted(tel, run_id)
+            close_interrupted(tel, run_id, on_closed=lambda closed: alert_failed(settings, closed))
         except Exception as exc:  # housekeeping must not stop the run
             log.warning("could not check for interrupted runs: %s", exc)
         tel.write(record)
@@ -126,6 +138,8 @@ def run_job(
         finally:
             record["finished_at"] = utcnow().isoformat()
             record["duration_ms"] = int((time.perf_counter() - t0) * 1000)
+            if record["status"] == "failed":
+                alert_failed(settings, record)
             try:
                 tel.write(record)
                 faults.point("run:final-record")

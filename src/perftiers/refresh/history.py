@@ -32,7 +32,7 @@ import duckdb
 import pyarrow as pa
 from pyiceberg.table import Table
 
-from perftiers import duck, faults
+from perftiers import duck, faults, rules
 from perftiers.errors import Conflict
 from perftiers.lakehouse import catalog, schemas
 from perftiers.settings import Settings
@@ -221,3 +221,35 @@ def state_on(con: duckdb.DuckDBPyConnection, history: str, day: date) -> dict[st
     """{artifact_id: state} on `day` (tests and the CLI)."""
     rows = con.execute(state_on_sql(history), [day, day]).to_arrow_table().to_pylist()
     return {r["artifact_id"]: {c: r[c] for c in STATE_COLUMNS} for r in rows}
+
+
+def moves(settings: Settings, previous_snapshot: int | None, performance: pa.Table) -> list[dict[str, Any]]:
+    """Products whose tier flags this refresh changes, for alerts: artifact_id, product_name and
+    the tiers it `entered` and `left`, against the open periods of the history the refresh started
+    from (`previous_snapshot`, i.e. `Pair.history`). A rerun for the same day moves nothing again;
+    the first refresh (no history yet) is the baseline and moves nothing; a product gone from the
+    rows leaves its tiers."""
+    if previous_snapshot is None:
+        return []
+
+    def flags(when: str) -> str:
+        return ", ".join(f"CASE WHEN {when.format(flag=f)} THEN '{tier}' END" for tier, f in rules.FLAG_OF_TIER.items())
+
+    entered = flags("coalesce(n.{flag}, false) AND NOT coalesce(p.{flag}, false)")
+    left = flags("coalesce(p.{flag}, false) AND NOT coalesce(n.{flag}, false)")
+    con = duck.connect(settings)
+    try:
+        con.register("previous_history", read(settings, previous_snapshot))
+        con.register("current_rows", performance.select(["artifact_id", "product_name", *rules.FLAG_OF_TIER.values()]))
+        return con.execute(f"""
+            SELECT * FROM (
+                SELECT coalesce(n.artifact_id, p.artifact_id) AS artifact_id, n.product_name,
+                       list_filter([{entered}], x -> x IS NOT NULL) AS entered,
+                       list_filter([{left}], x -> x IS NOT NULL) AS "left"
+                FROM (SELECT * FROM previous_history WHERE valid_to IS NULL) p
+                FULL OUTER JOIN current_rows n ON n.artifact_id = p.artifact_id
+            ) WHERE len(entered) > 0 OR len("left") > 0
+            ORDER BY artifact_id
+        """).to_arrow_table().to_pylist()
+    finally:
+        con.close()

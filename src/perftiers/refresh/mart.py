@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from perftiers import duck, faults, fencing, rules
 from perftiers.lakehouse import catalog, maintenance, scan, schemas
-from perftiers.metadata import artifacts, overrides
+from perftiers.metadata import artifacts, overrides, webhooks
 from perftiers.refresh import history, overrides_sql
 from perftiers.metadata.db import engine_for
 from perftiers.runcontext import RunContext
@@ -92,6 +92,8 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
 
     props = {"perftiers.run_id": ctx.run_id, "perftiers.spec_version": str(spec_version),
              "perftiers.as_of": as_of.isoformat()}
+    wanted = webhooks.wants(engine, webhooks.TIER_EVENTS)  # alerts: the tier moves, only if subscribed
+    moved = history.moves(settings, paired.history, performance) if wanted else []
     ctx.progress("writing measurement.daily_sales", None, None)
     write_table(settings, catalog.DAILY_SALES, daily, props)
     ctx.progress("writing measurement.tier_history", None, None)
@@ -104,6 +106,7 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
         artifacts.MART_REFRESH,
         {"run_id": ctx.run_id, "spec_version": spec_version, "snapshot_id": snapshot_id, "as_of": as_of.isoformat()},
         created_by=ctx.trigger,
+        also=lambda conn: webhooks.enqueue_tier_moves(conn, ctx.run_id, as_of, moved, settings.public_url),
     )
     faults.point("refresh:artifact-written")
     ctx.progress("expiring old snapshots", None, None)
