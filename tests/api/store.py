@@ -80,7 +80,10 @@ EXPECTED_FLAGS = {
 }
 DEFAULT_ORDER = ["SKU-002", "SKU-001", "SKU-008", "SKU-006", "SKU-007", "SKU-003", "SKU-005", "sku-004"]
 SUMMARY = {"total_artifacts": 8, "top_risers": 2, "winners": 2, "bananas": 2, "archive_candidates": 2,
-           "aggregate_measurement_total": 80, "sales_last_30_days": 66}
+           "aggregate_measurement_total": 80, "sales_last_30_days": 66,
+           # one refresh: no previous one to compare with (tests/api/test_history.py has two)
+           "previous_as_of": None, "entered": dict.fromkeys(("top_riser", "winner", "banana", "archive_candidate"), 0),
+           "left": dict.fromkeys(("top_riser", "winner", "banana", "archive_candidate"), 0)}
 
 
 def source(products=None, lines=None) -> MemorySource:

@@ -24,7 +24,8 @@ def winners_by_snapshot(settings) -> dict[str, int]:
 def served_tables(engine: QueryEngine) -> set[str]:
     cur = engine._cursor()
     try:
-        return {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        return {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables() UNION ALL "
+                                          "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     finally:
         cur.close()
 

@@ -41,6 +41,8 @@ ROLE = {
     ("GET", "/api/sync/runs"): "viewer",
     ("GET", "/api/sync/runs/{run_id}"): "viewer",
     ("GET", "/api/schedule"): "viewer",
+    ("GET", "/api/performance-metrics/changes"): "viewer",
+    ("GET", "/api/performance-metrics/{artifact_id:path}/history"): "viewer",
     ("GET", "/api/performance-metrics/{artifact_id:path}"): "viewer",
     ("PUT", "/api/performance-metrics/{artifact_id:path}"): "editor",
     ("DELETE", "/api/performance-metrics/{artifact_id:path}"): "editor",

@@ -38,9 +38,22 @@ def test_rows_carry_every_flag_and_reasons(api):
     alpha = by_id["SKU-001"]
     assert (alpha["is_top_riser"], alpha["is_winner"], alpha["is_banana"], alpha["is_archive"]) == (True, True, False, False)
     assert alpha["nominal_classification"] == "top_riser"
-    assert alpha["reasons"] == ["sales_first_7_days 12 >= top_riser_7_day_threshold 10",
-                                "sales_first_14_days 25 >= top_riser_14_day_threshold 15",
-                                "sales_last_30_days 25 >= winner_30_day_threshold 20"]
+    assert alpha["reasons"] == [
+        {"tier": "top_riser", "metric": "sales_first_7_days", "value": 12, "threshold": 10,
+         "text": "Sold 12 units in its first 7 days; a top riser needs 10"},
+        {"tier": "top_riser", "metric": "sales_first_14_days", "value": 25, "threshold": 15,
+         "text": "Sold 25 units in its first 14 days; a top riser needs 15"},
+        {"tier": "winner", "metric": "sales_last_30_days", "value": 25, "threshold": 20,
+         "text": "Sold 25 units in the last 30 days; a winner needs 20"},
+    ]
+    assert by_id["SKU-005"]["reasons"] == [
+        {"tier": "banana", "metric": "aggregate_measurement_value", "value": 0, "threshold": 2,
+         "text": "Sold 0 units in its lifetime, among the 2 lowest"},
+        {"tier": "archive_candidate", "metric": "sales_last_30_days", "value": 0, "threshold": None,
+         "text": "Inactive and no sales in the last 30 days"},
+    ]
+    for item in by_id.values():  # every flag has a reason naming its tier, and no reason names another
+        assert {r["tier"] for r in item["reasons"]} == set(item["classifications"]), item["artifact_id"]
     assert (alpha["sales_first_7_days"], alpha["sales_first_14_days"], alpha["sales_last_30_days"],
             alpha["aggregate_measurement_value"]) == (12, 25, 25, 25)
     assert alpha["revenue_last_30_days"] == 490.0 and alpha["source"] == "sync" and alpha["spec_version"] == 1
@@ -149,7 +162,8 @@ def test_schema_lists_the_declarative_table(api):
     assert all("?" in f["sql"] or f["kind"] == "choice" for f in body["filters"])
     spec = api.app.openapi()["paths"]["/api/performance-metrics"]["get"]["parameters"]
     documented = {p["name"] for p in spec}
-    assert {f["param"] for f in body["filters"]} | {"sort", "order", "page", "pageSize"} == documented
+    # changed_since: the list's own parameter (tier history), not one of the shared filters
+    assert {f["param"] for f in body["filters"]} | {"sort", "order", "page", "pageSize", "changed_since"} == documented
 
 
 def test_export_csv_streams_every_matching_row(api):

@@ -6,16 +6,16 @@ import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import perftiers
 from perftiers.api import errors, middleware
 from perftiers.api.deps import SpecCache
 from perftiers.api.models import ERROR_RESPONSES, NOT_READY
-from perftiers.api.routes import analytics, auth, health, metrics, runs, web
+from perftiers.api.routes import analytics, auth, health, history, metrics, runs, web
 from perftiers.api.routes import settings as settings_routes
-from perftiers.api.security import require
+from perftiers.api.routes import webhooks as webhook_routes
 from perftiers.query.engine import QueryEngine
 from perftiers.query.filters import FILTERS, SORTS
 from perftiers.settings import Settings
@@ -28,7 +28,7 @@ risers, which are bananas and archive candidates.
 **Auth.** Send `Authorization: Bearer <token>` (create one with `perftiers token create --role viewer`).
 Browsers sign in with `/login?token=...` or `POST /api/session`; cookie-authenticated writes need the
 `X-CSRF-Token` header equal to the `perftiers_csrf` cookie. Roles: viewer reads; editor also writes rows,
-thresholds and runs; admin also manages tokens.
+thresholds and runs; admin also manages tokens and alert webhooks (`/api/webhooks`, docs/webhooks.md).
 
 **Errors** are `{"error": {"code", "message", "details"}}`: 400 bad parameter, 401, 403, 404, 409 conflict or
 a run in progress, 412 stale `If-Match`, 413 body over 1 MiB, 422 invalid body.
@@ -52,16 +52,22 @@ def create_app(settings: Settings, *, engine: QueryEngine | None = None, schedul
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         query_engine.start()
-        sched = None
+        sched = alerts = None
         if scheduler:
+            from perftiers.pipeline.alerts import AlertWorker
             from perftiers.pipeline.schedule import Scheduler
 
             sched = Scheduler(settings, on_done=lambda name: _reload(query_engine))
             sched.start()
+            alerts = AlertWorker(settings)  # webhook deliveries from the outbox
+            alerts.start()
         app.state.scheduler = sched
+        app.state.alerts = alerts
         try:
             yield
         finally:
+            if alerts is not None:
+                alerts.stop()
             if sched is not None:
                 sched.stop()
             query_engine.stop()
@@ -78,19 +84,24 @@ def create_app(settings: Settings, *, engine: QueryEngine | None = None, schedul
     app.state.engine = query_engine
     app.state.specs = SpecCache()
     app.state.scheduler = None
+    app.state.alerts = None
     errors.install(app)
     app.add_middleware(middleware.CatchAll)
     app.add_middleware(middleware.BodyLimit)
     app.add_middleware(middleware.AccessLogAndHeaders)
 
-    protected = dict(dependencies=[Depends(require("viewer"))], responses=ERROR_RESPONSES)
+    # Each route names its role (ViewerDep, EditorDep, AdminDep): the one place auth is declared.
+    protected = dict(responses=ERROR_RESPONSES)
     snapshot_reads = dict(protected, responses={**ERROR_RESPONSES, **NOT_READY})
     app.include_router(health.router)
     app.include_router(auth.router, responses=ERROR_RESPONSES)
     app.include_router(analytics.router, **snapshot_reads)
     app.include_router(metrics.collection, **snapshot_reads)
+    app.include_router(history.collection, **snapshot_reads)  # before metrics.items: see routes.history
+    app.include_router(history.items, **snapshot_reads)
     app.include_router(settings_routes.router, **protected)
     app.include_router(runs.router, **protected)
+    app.include_router(webhook_routes.router, **protected)
     app.include_router(metrics.items, **snapshot_reads)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR, check_dir=False), name="static")

@@ -144,14 +144,19 @@ class QueryEngine:
                 raw = {"sales_days": f"sales_days_{g}", "order_days": f"order_days_{g}", "products": f"products_{g}"}
                 created.extend(raw.values())
                 snap.load_raw(cur, self.settings, raw, ids)
+            if current is not None and current.ids.history == ids.history and current.ids.daily_sales == ids.daily_sales:
+                history, daily = current.history, current.daily
+            else:
+                history, daily = snap.load_history(cur, self.settings, g, ids)
+                created.extend((history, daily))
         except BaseException:
             for name in created:
-                cur.execute(f"DROP TABLE IF EXISTS {name}")
+                cur.execute(snap.drop_sql(name))
             raise
         finally:
             cur.close()
         new = snap.Snapshot(g, ids, performance, raw["sales_days"], raw["order_days"], raw["products"],
-                            snap.now(), rows, version)
+                            snap.now(), rows, version, history=history, daily=daily)
         with self._state:
             for name in new.tables:
                 self._table_users[name] = self._table_users.get(name, 0) + 1
@@ -183,7 +188,7 @@ class QueryEngine:
             cur = self._con.cursor()
         try:
             for name in names:
-                cur.execute(f"DROP TABLE IF EXISTS {name}")
+                cur.execute(snap.drop_sql(name))
         finally:
             cur.close()
 

@@ -41,23 +41,35 @@ def to_item(row: dict[str, Any], spec_of: Any) -> dict[str, Any]:
     return item
 
 
-def total(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues) -> int:
+Extra = tuple[str, list[Any], Any]
+"""An extra WHERE condition, its parameters, and a cache key for it (`query.history.changed_since`)."""
+
+
+def _where(values: flt.FilterValues, extra: Extra | None) -> tuple[str, list[Any]]:
+    where, params = flt.where(values)
+    if extra is None:
+        return where, params
+    return f"({where}) AND ({extra[0]})", [*params, *extra[1]]
+
+
+def total(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues, extra: Extra | None = None) -> int:
     def compute() -> int:
-        where, params = flt.where(values)
+        where, params = _where(values, extra)
         return cur.execute(f"SELECT COUNT(*) FROM {s.performance} WHERE {where}", params).fetchone()[0]
 
-    if not values.values:
+    if not values.values and extra is None:
         return s.row_count
-    return s.cache.get_or_compute(("total", values.key), compute)
+    return s.cache.get_or_compute(("total", values.key, extra[2] if extra else None), compute)
 
 
 def page(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues, *, sort: str | None,
-         order: str | None, page_no: int, page_size: int, spec_of: Any) -> dict[str, Any]:
-    n = total(s, cur, values)
+         order: str | None, page_no: int, page_size: int, spec_of: Any,
+         extra: Extra | None = None) -> dict[str, Any]:
+    n = total(s, cur, values, extra)
     items: list[dict[str, Any]] = []
     offset = (page_no - 1) * page_size
     if offset < n:
-        where, params = flt.where(values)
+        where, params = _where(values, extra)
         ordering = flt.order_by(sort, order)
         # Sort only row ids to find the page, then read the page's full rows: a deep page of a
         # 1M-row table no longer carries every column through the sort (165 -> 59 ms median at 1M rows, page 18,000 by a metric).
@@ -81,16 +93,17 @@ def one(s: Snapshot, cur: duckdb.DuckDBPyConnection, artifact_id: str, spec_of: 
 def summary(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues) -> dict[str, int]:
     def compute() -> dict[str, int]:
         where, params = flt.where(values)
-        row = cur.execute(
-            f"""SELECT COUNT(*), COUNT(*) FILTER (WHERE is_top_riser), COUNT(*) FILTER (WHERE is_winner),
-                       COUNT(*) FILTER (WHERE is_banana), COUNT(*) FILTER (WHERE is_archive),
-                       COALESCE(SUM(aggregate_measurement_value), 0), COALESCE(SUM(sales_last_30_days), 0)
+        cur.execute(
+            f"""SELECT COUNT(*) AS total, {rules.TIER_COUNT_COLUMNS},
+                       COALESCE(SUM(aggregate_measurement_value), 0) AS aggregate_measurement_total,
+                       COALESCE(SUM(sales_last_30_days), 0) AS sales_last_30_days
                 FROM {s.performance} WHERE {where}""",
             params,
-        ).fetchone()
-        keys = ("total_artifacts", "top_risers", "winners", "bananas", "archive_candidates",
-                "aggregate_measurement_total", "sales_last_30_days")
-        return dict(zip(keys, (int(v) for v in row)))
+        )
+        row = rules.named_counts(cur)
+        return {"total_artifacts": row["total"], **rules.by_summary_field(row),
+                "aggregate_measurement_total": row["aggregate_measurement_total"],
+                "sales_last_30_days": row["sales_last_30_days"]}
 
     return dict(s.cache.get_or_compute(("summary", values.key), compute))
 
@@ -146,12 +159,7 @@ def facets(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues
             "product_types": _value_counts(s, cur, "product_type", values.without("product_type")),
             "vendors": _value_counts(s, cur, "vendor", values.without("vendor")),
             "tags": tags,
-            "classifications": [
-                {"value": "top_riser", "count": tier_counts["top_risers"]},
-                {"value": "winner", "count": tier_counts["winners"]},
-                {"value": "banana", "count": tier_counts["bananas"]},
-                {"value": "archive_candidate", "count": tier_counts["archive_candidates"]},
-            ],
+            "classifications": [{"value": t.key, "count": tier_counts[t.summary_field]} for t in rules.TIER_TABLE],
             "is_active": [{"value": bool(a["value"]), "count": a["count"]} for a in active],
             "total": total(s, cur, values),
         }
@@ -161,14 +169,11 @@ def facets(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues
 
 def preview(s: Snapshot, cur: duckdb.DuckDBPyConnection, spec: rules.ClassificationSpec) -> dict[str, int]:
     """Tier counts `spec` would give on the served metrics (nothing is saved)."""
-    sql = rules.tier_counts_sql(f"({rules.classify_sql(s.performance)})")
-    row = cur.execute(sql, rules.spec_params(spec)).fetchone()
-    return dict(zip(("total", "top_riser", "winner", "banana", "archive_candidate"), (int(v) for v in row)))
+    return rules.tier_counts(cur, f"({rules.reclassify_sql(s.performance)})", rules.spec_params(spec))
 
 
 def current_counts(s: Snapshot, cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    row = cur.execute(rules.tier_counts_sql(s.performance)).fetchone()
-    return dict(zip(("total", "top_riser", "winner", "banana", "archive_candidate"), (int(v) for v in row)))
+    return rules.tier_counts(cur, s.performance)
 
 
 def export_batches(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues, *,

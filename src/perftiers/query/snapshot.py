@@ -39,6 +39,11 @@ class SourceIds:
     performance: int | None
     products: int | None
     order_lines: int | None
+    history: int | None = None
+    """measurement.tier_history written with the performance snapshot (`refresh.history.pair`)."""
+    daily_sales: int | None = None
+    as_of: date | None = None
+    previous_as_of: date | None = None
 
     @property
     def raw(self) -> tuple[int | None, int | None]:
@@ -81,10 +86,14 @@ class Snapshot:
     cache: LruCache = field(default_factory=LruCache)
     inflight: int = 0
     current: bool = True
+    history: str = ""
+    """Tier history periods (`history_<g>`) and daily sales (`daily_<g>` table or `daily_view_<g>`)."""
+    daily: str = ""
 
     @property
     def tables(self) -> tuple[str, ...]:
-        return (self.performance, self.sales_days, self.order_days, self.products)
+        extra = tuple(t for t in (self.history, self.daily) if t)
+        return (self.performance, self.sales_days, self.order_days, self.products, *extra)
 
     @property
     def snapshot_id(self) -> str:
@@ -96,9 +105,47 @@ class Snapshot:
 
 
 def current_ids(settings: Settings) -> SourceIds:
-    """The current snapshot ids of the three tables (cheap: metadata only)."""
-    return SourceIds(*(catalog.current_snapshot_id(catalog.load_existing(settings, ident))
-                       for ident in (catalog.PERFORMANCE, catalog.PRODUCTS, catalog.ORDER_LINES)))
+    """The current snapshot ids of the tables, performance paired with its history (metadata only)."""
+    from perftiers.refresh.history import pair
+
+    raw = [catalog.current_snapshot_id(catalog.load_existing(settings, ident))
+           for ident in (catalog.PRODUCTS, catalog.ORDER_LINES)]
+    p = pair(settings)
+    return SourceIds(p.performance, *raw, p.history, p.daily_sales, p.as_of, p.previous_as_of)
+
+
+def drop_sql(name: str) -> str:
+    return f"DROP {'VIEW' if name.startswith('daily_view_') else 'TABLE'} IF EXISTS {name}"
+
+
+def load_history(cur: duckdb.DuckDBPyConnection, settings: Settings, g: int, ids: SourceIds) -> tuple[str, str]:
+    """Create `history_<g>` (periods by product) and the daily-sales relation of the pair.
+
+    Daily sales stay in their Parquet files when DuckDB can read them (a view; one product's rows
+    are found by the files' min/max statistics), else they are copied into a table."""
+    from perftiers.lakehouse import scan
+    from perftiers.refresh.history import read
+
+    hist = f"history_{g}"
+    cur.register("history_arrow", read(settings, ids.history))
+    try:
+        cur.execute(f"CREATE TABLE {hist} AS SELECT * FROM history_arrow ORDER BY artifact_id, valid_from")
+    finally:
+        cur.unregister("history_arrow")
+    table = catalog.load_existing(settings, catalog.DAILY_SALES) if ids.daily_sales is not None else None
+    relation = scan.parquet_relation(table, schemas.DAILY_SALES.names, ids.daily_sales) if table else None
+    if relation is not None:
+        daily = f"daily_view_{g}"
+        cur.execute(f"CREATE VIEW {daily} AS SELECT * FROM {relation}")
+        return hist, daily
+    daily = f"daily_{g}"
+    data = _scan(settings, catalog.DAILY_SALES, ids.daily_sales)
+    cur.register("daily_arrow", data if data is not None else schemas.DAILY_SALES.empty_table())
+    try:
+        cur.execute(f"CREATE TABLE {daily} AS SELECT * FROM daily_arrow ORDER BY artifact_id, day")
+    finally:
+        cur.unregister("daily_arrow")
+    return hist, daily
 
 
 def _scan(settings: Settings, ident: tuple[str, str], snapshot_id: int | None,
@@ -160,7 +207,7 @@ def load_raw(cur: duckdb.DuckDBPyConnection, settings: Settings, names: dict[str
         )
         cur.execute(
             f"CREATE TABLE {names['order_days']} AS SELECT DISTINCT order_id, artifact_id, "
-            "CAST(timezone($tz, ordered_at) AS DATE) AS day FROM lines_arrow WHERE NOT cancelled ORDER BY day",
+            f"{rules.local_day_sql('ordered_at')} AS day FROM lines_arrow WHERE NOT cancelled ORDER BY day",
             {"tz": settings.timezone},
         )
     finally:

@@ -2,6 +2,7 @@
 
 from perftiers.api.models.commerce import *  # noqa: F401,F403
 from perftiers.api.models.common import *  # noqa: F401,F403
+from perftiers.api.models.history import *  # noqa: F401,F403
 from perftiers.api.models.metrics import *  # noqa: F401,F403
 from perftiers.api.models.system import *  # noqa: F401,F403
 from perftiers.api.models.thresholds import *  # noqa: F401,F403

@@ -10,7 +10,20 @@ from annotated_types import Ge, Le
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator
 
 from perftiers.api.models.common import clean_text
-from perftiers.rules import TIERS
+from perftiers.api.models.history import TierCounts
+from perftiers.api.models.thresholds import ThresholdInfo
+from perftiers.rules import TIERS, Tier
+
+
+class Reason(BaseModel):
+    """Why a row carries one of its flags."""
+
+    tier: Literal[TIERS]  # type: ignore[valid-type]
+    metric: str = Field(description="The metric the rule reads, e.g. `sales_last_30_days`.")
+    value: int = Field(description="The row's value of `metric`.")
+    threshold: int | None = Field(description="The threshold the value was held against (null: the rule has none).")
+    text: str = Field(description="The reason in plain words, e.g. "
+                                  "\"Sold 412 units in its first 7 days; a top riser needs 400\".")
 
 
 class PerformanceMetric(BaseModel):
@@ -35,11 +48,13 @@ class PerformanceMetric(BaseModel):
     nominal_classification: Literal[(*TIERS, "none")]  # type: ignore[valid-type]
     classifications: list[Literal[TIERS]] = Field(  # type: ignore[valid-type]
         description="Every tier whose flag holds, in precedence order.")
-    reasons: list[str] = Field(description="One sentence per flag: metric, value, threshold.")
+    reasons: list[Reason] = Field(description="Why each flag holds (a top riser over both thresholds has two).")
     source: Literal["sync", "manual"]
     spec_version: int = Field(description="classification_spec version the flags were computed with.")
     as_of: date = Field(description="Reference date D of the refresh.")
     refreshed_at: datetime
+    previous_nominal_classification: Literal[(*TIERS, "none")] | None = Field(  # type: ignore[valid-type]
+        None, description="Tier at the previous refresh (tier history); null: no state then or no previous refresh.")
 
 
 class PerformanceMetricPage(BaseModel):
@@ -58,6 +73,9 @@ class PerformanceSummary(BaseModel):
     archive_candidates: int
     aggregate_measurement_total: int
     sales_last_30_days: int
+    previous_as_of: date | None = Field(None, description="Reference date of the previous refresh.")
+    entered: TierCounts | None = Field(None, description="Per tier: products that entered it since the previous refresh.")
+    left: TierCounts | None = Field(None, description="Per tier: products that left it since the previous refresh.")
 
 
 Text = Annotated[str, StringConstraints(max_length=1000)]
@@ -185,7 +203,8 @@ class ListSchema(BaseModel):
     filters: list[FilterInfo]
     sorts: list[SortInfo]
     default_order: str
-    tiers: list[str]
+    tiers: list[Tier] = Field(description="Every tier in precedence order: key, flag, labels, rule in words.")
+    thresholds: list[ThresholdInfo] = Field(description="The classification thresholds: label, help, bounds.")
     page_size_max: int
 
 

@@ -18,12 +18,15 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
+from perftiers import rules
 from perftiers.api import models
 from perftiers.api.deps import EditorDep, EngineDep, MetaDbDep, Reader, ReaderDep, SettingsDep, ViewerDep
 from perftiers.errors import NotFound, ValidationFailed
 from perftiers.lakehouse import schemas
 from perftiers.metadata import overrides
 from perftiers.query import filters as flt
+from perftiers.query import history as tier_history
+from perftiers.api.routes import history as history_routes
 from perftiers.query import performance as perf
 from perftiers.query.engine import QueryEngine
 from perftiers.refresh import edits
@@ -46,14 +49,26 @@ items = APIRouter(prefix="/api/performance-metrics", tags=["performance metrics"
 def list_metrics(
     _: ViewerDep,
     reader: ReaderDep,
+    settings: SettingsDep,
     values: ListFilters,
     sort: Sort = None,
     order: Order = None,
     page: Annotated[int, Query(ge=1, le=10**9, description="Page number, from 1.")] = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE, description="Rows per page.")] = 50,
+    changed_since: Annotated[str | None, Query(
+        pattern=r"^(previous|\d{4}-\d{2}-\d{2})$",
+        description="Only products whose tier flags changed since `previous` (the refresh before the "
+                    "current one) or a past date YYYY-MM-DD.")] = None,
 ) -> dict:
-    return perf.page(reader.snapshot, reader.cur, values, sort=sort, order=order, page_no=page,
-                     page_size=page_size, spec_of=reader.spec_of)
+    s = reader.snapshot
+    extra = None
+    if changed_since is not None:
+        extra = tier_history.changed_since(s.performance, s.history,
+                                           history_routes.since_day(reader, settings, changed_since))
+    result = perf.page(s, reader.cur, values, sort=sort, order=order, page_no=page,
+                       page_size=page_size, spec_of=reader.spec_of, extra=extra)
+    _with_previous(reader, result["items"])
+    return result
 
 
 @collection.post("", response_model=models.PerformanceMetric, status_code=status.HTTP_201_CREATED,
@@ -68,7 +83,21 @@ def create_metric(principal: EditorDep, body: models.MetricCreate, settings: Set
 
 @collection.get("/stats/summary", response_model=models.PerformanceSummary, summary="Tier counts and totals")
 def summary(_: ViewerDep, reader: ReaderDep, values: SummaryFilters) -> dict:
-    return perf.summary(reader.snapshot, reader.cur, values)
+    s = reader.snapshot
+    previous = s.ids.previous_as_of
+    moves = s.cache.get_or_compute(("moves", previous, values.key),
+                                   lambda: tier_history.moves(reader.cur, s.performance, s.history, previous, values))
+    return {**perf.summary(s, reader.cur, values), "previous_as_of": previous,
+            "entered": {t: m["entered"] for t, m in moves.items()}, "left": {t: m["left"] for t, m in moves.items()}}
+
+
+def _with_previous(reader: Reader, rows: list[dict]) -> list[dict]:
+    """Add each row's tier at the previous refresh (tier history)."""
+    s = reader.snapshot
+    then = tier_history.previous_tiers(reader.cur, s.history, s.ids.previous_as_of, [r["artifact_id"] for r in rows])
+    for row in rows:
+        row["previous_nominal_classification"] = then.get(row["artifact_id"])
+    return rows
 
 
 @collection.get("/facets", response_model=models.Facets, summary="Filter choices with counts")
@@ -77,9 +106,12 @@ def facets(_: ViewerDep, reader: ReaderDep, values: ListFilters) -> dict:
     return perf.facets(reader.snapshot, reader.cur, values)
 
 
-@collection.get("/schema", response_model=models.ListSchema, summary="The list filters and sortable columns")
+@collection.get("/schema", response_model=models.ListSchema,
+                summary="The list filters, sortable columns, tiers and thresholds")
 def schema(_: ViewerDep) -> dict:
-    return {**flt.describe(), "page_size_max": MAX_PAGE_SIZE}
+    """What the dashboard draws its choices, cards, badges and threshold help from (all from `rules`)."""
+    return {**flt.describe(), "tiers": list(rules.TIER_TABLE), "thresholds": models.ThresholdInfo.all(),
+            "page_size_max": MAX_PAGE_SIZE}
 
 
 @collection.get("/export", summary="Every matching row as CSV or Parquet (streamed)",
@@ -190,7 +222,7 @@ def get_metric(_: ViewerDep, reader: ReaderDep, artifact_id: str) -> dict:
     row = perf.one(reader.snapshot, reader.cur, artifact_id, reader.spec_of)
     if row is None:
         raise NotFound(f"no performance metric with artifact_id {artifact_id!r}", details={"artifact_id": artifact_id})
-    return row
+    return _with_previous(reader, [row])[0]
 
 
 @items.put("/{artifact_id:path}", response_model=models.PerformanceMetric, responses=models.WRITE_CONFLICT,
