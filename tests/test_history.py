@@ -258,3 +258,46 @@ def test_bad_backfill_ranges_are_refused_and_write_nothing(synced):
         with pytest.raises(BadRequest, match=message):
             backfill.run(settings, trigger="cli", start=start, end=end)
         assert catalog.current_snapshot_id(catalog.load(settings, catalog.TIER_HISTORY)) == snapshot
+
+
+# -- CLI --------------------------------------------------------------------------------------------
+
+def test_cli_backfill_and_changes(synced):
+    import json
+
+    from typer.testing import CliRunner
+
+    from perftiers.cli import app
+
+    settings = synced
+    home = str(settings.home)
+    runner = CliRunner()
+    refresh(settings, REFS[4])
+    before = catalog.current_snapshot_id(catalog.load(settings, catalog.TIER_HISTORY))
+    for args, message in ((["--from", REFS[3].isoformat(), "--to", REFS[1].isoformat()], "is after"),
+                          (["--from", "2999-01-01"], "future"),
+                          (["--from", "1990-01-01", "--to", "1990-02-01"], "no data"),
+                          (["--from", "2024-02-30"], "not a date")):
+        result = runner.invoke(app, ["--data-dir", home, "history", "backfill", *args])
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split()), result.output
+    assert catalog.current_snapshot_id(catalog.load(settings, catalog.TIER_HISTORY)) == before
+    close(settings)
+
+    result = runner.invoke(app, ["--data-dir", home, "history", "backfill", "--from", REFS[0].isoformat(),
+                                 "--output", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["to"] == (REFS[4] - timedelta(days=1)).isoformat()
+    close(settings)
+    result = runner.invoke(app, ["--data-dir", home, "changes", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["since"] == (REFS[4] - timedelta(days=1)).isoformat()  # the last backfilled day
+    close(settings)
+    now, then = states(settings, REFS[4]), states(settings, REFS[4] - timedelta(days=1))
+    moved = {p for p in now if any(now[p][f] != (then.get(p) or {}).get(f) for f in STATE[:4])}
+    assert {i["artifact_id"] for i in report["items"]} == moved
+    text = runner.invoke(app, ["--data-dir", home, "changes", "--since", REFS[0].isoformat()])
+    assert text.exit_code == 0 and "Tier changes since" in text.output, text.output
+    bad = runner.invoke(app, ["--data-dir", home, "changes", "--since", "2999-01-01"])
+    assert bad.exit_code == 2 and "future" in bad.output

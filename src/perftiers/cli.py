@@ -208,7 +208,87 @@ def demo(
     with _RichProgress(enabled=True) as progress:
         record = jobs.sync_then_refresh(settings, trigger="cli", source="demo", progress=progress, on_done=finished)
     _print_tiers(record)
+    _demo_backfill(settings, record)
     out.print(f"Next: {Path(sys.argv[0]).name} serve --data-dir {settings.home}")
+
+
+DEMO_BACKFILL_DAYS = 90
+
+
+def _demo_backfill(settings: Settings, refreshed: dict) -> None:
+    """The 90 days before the demo's refresh, so the dashboard shows tier history at once."""
+    from datetime import timedelta
+
+    from perftiers.refresh import backfill
+
+    if refreshed.get("status") != "succeeded" or not refreshed.get("as_of"):
+        return
+    as_of = date.fromisoformat(refreshed["as_of"])
+    record = _run("history backfill", lambda p: backfill.run(
+        settings, trigger="cli", start=as_of - timedelta(days=DEMO_BACKFILL_DAYS), end=as_of - timedelta(days=1),
+        progress=p))
+    _print_record(record, Output.text)
+
+
+history_app = typer.Typer(help="The tier history (measurement.tier_history).", no_args_is_help=True)
+app.add_typer(history_app, name="history")
+
+
+@history_app.command("backfill")
+@clear_errors
+def history_backfill(
+    ctx: typer.Context,
+    start: str = typer.Option(..., "--from", help="First day to compute (YYYY-MM-DD)."),
+    end: Optional[str] = typer.Option(None, "--to", help="Last day (default: the day before the last refresh)."),
+    output: Output = typer.Option(Output.text, help="text or json"),
+) -> None:
+    """Compute the tiers each past day would have had, from the raw order lines, in one pass.
+
+    Uses the classification_spec version in force on each day and today's is_active; the periods
+    are marked backfilled. Days from the last refresh on belong to refreshes.
+    """
+    from perftiers.refresh import backfill
+
+    settings = _settings(ctx)
+    first, last = _parse_date(start), _parse_date(end)
+    record = _run("history backfill", lambda p: backfill.run(settings, trigger="cli", start=first, end=last,
+                                                             progress=p))
+    _print_record(record, output)
+
+
+@app.command()
+@clear_errors
+def changes(
+    ctx: typer.Context,
+    since: str = typer.Option("previous", help="previous (the refresh before the current one) or YYYY-MM-DD."),
+    limit: int = typer.Option(1000, min=1, max=100_000, help="At most this many moved products."),
+    output: Output = typer.Option(Output.text, help="text or json"),
+) -> None:
+    """Which products entered or left each tier since a day (the movements table)."""
+    from perftiers.query import history as tier_history
+
+    report = tier_history.report(_settings(ctx), since, limit=limit)
+    if output is Output.json:
+        out.print_json(json.dumps(report, default=str))
+        return
+    if report["since"] is None:
+        out.print("No earlier refresh to compare with yet (use --since YYYY-MM-DD).")
+        return
+    counts = Table(title=f"Tier changes since {report['since']} (now as of {report['as_of']})")
+    for col in ("tier", "entered", "left"):
+        counts.add_column(col, justify="left" if col == "tier" else "right")
+    for t in report["tiers"]:
+        counts.add_row(t["tier"], f"{t['entered']:,}", f"{t['left']:,}")
+    out.print(counts)
+    moved = Table(title=f"{report['total']:,} product(s) moved"
+                        + (f" (first {len(report['items']):,})" if report["total"] > len(report["items"]) else ""))
+    for col in ("artifact_id", "product", "then", "now", "entered", "left"):
+        moved.add_column(col)
+    for i in report["items"]:
+        moved.add_row(escape(i["artifact_id"]), escape(i["product_name"] or ""),
+                      i["previous_nominal_classification"] or "-", i["nominal_classification"],
+                      ", ".join(i["entered"]), ", ".join(i["left"]))
+    out.print(moved)
 
 
 @app.command()
@@ -318,3 +398,8 @@ def token_list(ctx: typer.Context) -> None:
 
     for t in tokens.list_tokens(engine_for(_settings(ctx).resolved_database_url)):
         out.print(f"{t['id']}\t{t['name']}\t{t['role']}\t{'revoked' if t['revoked'] else 'active'}\t{t['created_at']:%Y-%m-%d %H:%M}")
+
+
+from perftiers.cli_webhooks import webhooks_app  # noqa: E402 (last: it uses the helpers above)
+
+app.add_typer(webhooks_app, name="webhooks")

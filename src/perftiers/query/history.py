@@ -164,3 +164,28 @@ def known(cur: duckdb.DuckDBPyConnection, performance: str, history: str, artifa
     return cur.execute(
         f"SELECT EXISTS (SELECT 1 FROM {performance} WHERE artifact_id = ?) "
         f"OR EXISTS (SELECT 1 FROM {history} WHERE artifact_id = ?)", [artifact_id, artifact_id]).fetchone()[0]
+
+
+def report(settings: Any, since: str | None, *, limit: int = 1000) -> dict[str, Any]:
+    """Changes since `since` from the stored tables (the pair the API serves), for the CLI."""
+    from datetime import datetime
+
+    from perftiers import duck
+    from perftiers.lakehouse import catalog, schemas
+    from perftiers.refresh.history import pair, read
+
+    p = pair(settings)
+    day = resolve_since(since, as_of=p.as_of, previous=p.previous_as_of, today=datetime.now(settings.tz).date())
+    table = catalog.load_existing(settings, catalog.PERFORMANCE)
+    perf = (table.scan(snapshot_id=p.performance).to_arrow() if table is not None and p.performance is not None
+            else schemas.PERFORMANCE.empty_table())
+    con = duck.connect(settings)
+    try:
+        con.register("performance_rows", perf)
+        con.register("history_rows", read(settings, p.history))
+        values = flt.FilterValues()
+        counts = moves(con, "performance_rows", "history_rows", day, values)
+        moved = moved_page(con, "performance_rows", "history_rows", day, values, page_no=1, page_size=limit)
+    finally:
+        con.close()
+    return {"since": day, "as_of": p.as_of, "tiers": [{"tier": t, **counts[t]} for t in TIERS], **moved}
