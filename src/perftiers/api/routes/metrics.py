@@ -7,22 +7,16 @@ loads the new snapshot before answering, so the caller reads its own write.
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Iterator, Literal
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from perftiers import rules
-from perftiers.api import models
+from perftiers.api import exports, models
 from perftiers.api.deps import EditorDep, EngineDep, MetaDbDep, Reader, ReaderDep, SettingsDep, ViewerDep
 from perftiers.errors import NotFound, ValidationFailed
-from perftiers.lakehouse import schemas
 from perftiers.metadata import overrides
 from perftiers.query import filters as flt
 from perftiers.query import history as tier_history
@@ -32,8 +26,6 @@ from perftiers.query.engine import QueryEngine
 from perftiers.refresh import edits
 
 MAX_PAGE_SIZE = 500
-CSV_SCHEMA = schemas.PERFORMANCE.set(schemas.PERFORMANCE.get_field_index("tags"), pa.field("tags", pa.string()))
-"""Export columns in CSV: tags joined by commas, as the files source reads them."""
 ListFilters = Annotated[flt.FilterValues, Depends(flt.filter_dependency())]
 SummaryFilters = Annotated[flt.FilterValues, Depends(flt.filter_dependency(exclude=("classification",)))]
 Sort = Annotated[flt.SortParam | None, Query(description="Column to sort by; ties by artifact_id. "
@@ -130,7 +122,7 @@ def export(
     snapshot, cur = ctx.__enter__()
     try:
         batches = perf.export_batches(snapshot, cur, values, sort=sort, order=order)
-        body = _csv(batches) if format == "csv" else _parquet(batches)
+        body = exports.csv_chunks(batches) if format == "csv" else exports.parquet_chunks(batches)
         first = next(body)  # run the query now, so errors become a proper response
     except BaseException as exc:
         ctx.__exit__(type(exc), exc, exc.__traceback__)
@@ -147,57 +139,6 @@ def export(
     name = f"performance-metrics-{snapshot.snapshot_id}.{format}"
     return StreamingResponse(stream(), media_type=media, headers={
         "Content-Disposition": f'attachment; filename="{name}"', "X-Snapshot-Id": snapshot.snapshot_id})
-
-
-_FORMULA = r"^[=+\-@\t\r]"
-_NUMBER = r"^[+-]?[0-9]+(\.[0-9]+)?$"
-
-
-def _no_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Text cells a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) get a
-    leading `'` (OWASP's advice against CSV injection); plain numbers such as `-3` are left alone."""
-    for i, field in enumerate(batch.schema):
-        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
-            continue
-        column = batch.column(i)
-        risky = pc.and_(pc.match_substring_regex(column, _FORMULA),
-                        pc.invert(pc.match_substring_regex(column, _NUMBER)))
-        if pc.any(risky).as_py():
-            batch = batch.set_column(i, field, pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column))
-    return batch
-
-
-def _csv(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
-    sink = io.BytesIO()
-    writer = None
-    for batch in batches:
-        tags = pa.array([",".join(t) if t else "" for t in batch.column("tags").to_pylist()], pa.string())
-        batch = _no_formulas(batch.set_column(batch.schema.get_field_index("tags"), "tags", tags))
-        if writer is None:
-            writer = pa_csv.CSVWriter(sink, batch.schema)
-        writer.write_batch(batch)
-        yield _drain(sink)
-    if writer is None:  # no rows: still a header line
-        writer = pa_csv.CSVWriter(sink, CSV_SCHEMA)
-    writer.close()
-    yield _drain(sink)
-
-
-def _parquet(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
-    sink = io.BytesIO()
-    writer = pq.ParquetWriter(sink, schemas.PERFORMANCE.remove_metadata(), compression="zstd")
-    for batch in batches:
-        writer.write_batch(batch.cast(schemas.PERFORMANCE.remove_metadata()))
-        yield _drain(sink)
-    writer.close()
-    yield _drain(sink)
-
-
-def _drain(sink: io.BytesIO) -> bytes:
-    data = sink.getvalue()
-    sink.seek(0)
-    sink.truncate()
-    return data
 
 
 @collection.get("/overrides", response_model=models.OverrideList, summary="Manual changes kept across refreshes")
