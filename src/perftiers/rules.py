@@ -3,7 +3,7 @@
 Everything that computes a metric or a flag calls this module: the mart refresh (DuckDB SQL
 built here), manual CRUD writes (which reclassify the table with the same SQL), the threshold
 preview, and the `reasons` shown beside each row. Tests compare it with an independent
-pure-Python reading of SPEC.md.
+pure-Python reading of the rules (tests/test_refresh_property.py).
 
 In:  `daily_sales` rows (artifact, store-local day, net units, revenue, orders) and products.
 Out: per-artifact metrics, the four flags and `nominal_classification`.
@@ -69,7 +69,7 @@ def daily_sales_sql(lines: str) -> str:
 
 
 def metrics_sql(products: str, daily_sales: str) -> str:
-    """Per product: launch date and the sales windows of SPEC.md, from `daily_sales_sql` rows.
+    """Per product: launch date and its sales windows, from `daily_sales_sql` rows.
 
     Launch day L is the store-local date of `launched_at`, else the first day with a
     non-cancelled line. Windows: first 7 days L..L+6, first 14 days L..L+13, last 30 days

@@ -1,7 +1,8 @@
 """The Iceberg catalog and the five tables perftiers owns.
 
 Catalog properties come from settings and reach PyIceberg unchanged. Tables are created on first
-use with properties that keep metadata small under frequent commits (see STACK.md).
+use with properties that keep metadata small under frequent commits (`TABLE_PROPERTIES`:
+manifests merged, old metadata.json files deleted).
 """
 
 from __future__ import annotations

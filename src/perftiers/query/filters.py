@@ -102,7 +102,7 @@ SORTS: tuple[SortColumn, ...] = (
 )
 SORT_BY_PARAM = {s.param: s for s in SORTS}
 DEFAULT_ORDER_SQL = "nominal_classification DESC, aggregate_measurement_value DESC, artifact_id ASC"
-"""SPEC's default order; the served table is stored in it and numbered (`_rank`)."""
+"""The default list order (tier, then aggregate measurement, then id); the served table is stored in it and numbered (`_rank`)."""
 
 SortParam = Literal[tuple(s.param for s in SORTS)]  # type: ignore[valid-type]
 OrderParam = Literal["asc", "desc"]

@@ -4,7 +4,7 @@ Under the pipeline lock (so no sync or refresh interleaves; concurrent edits que
 (`perftiers.metadata.overrides`, which later refreshes apply again), then rewrite the table in
 one overwrite commit: load the current rows, apply the change and reclassify every row with
 `refresh.mart.classify` using the spec version the rows were classified with (the
-applied spec, never a pending one), so flags and banana ranks keep the SPEC invariant. Then old
+applied spec, never a pending one), so flags and banana ranks follow the rules exactly as after a refresh. Then old
 snapshots are expired and unreferenced files deleted (`lakehouse.maintenance`), as after a refresh.
 """
 

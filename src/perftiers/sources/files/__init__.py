@@ -1,6 +1,6 @@
 """The `files` source: products and order lines from CSV, Parquet or JSON Lines files.
 
-This is the canonical input format (SPEC.md, "Input data"). A folder (or object-store prefix)
+This is perftiers' canonical input format. A folder (or object-store prefix)
 holds two tables, each in any of the three formats:
 
     products.csv | products.parquet | products.jsonl           one file, or
