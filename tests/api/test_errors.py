@@ -46,12 +46,21 @@ ROLE = {
     ("GET", "/api/performance-metrics/{artifact_id:path}"): "viewer",
     ("PUT", "/api/performance-metrics/{artifact_id:path}"): "editor",
     ("DELETE", "/api/performance-metrics/{artifact_id:path}"): "editor",
+    ("GET", "/api/webhooks"): "admin",
+    ("POST", "/api/webhooks"): "admin",
+    ("GET", "/api/webhooks/{sub_id}"): "admin",
+    ("PATCH", "/api/webhooks/{sub_id}"): "admin",
+    ("DELETE", "/api/webhooks/{sub_id}"): "admin",
+    ("GET", "/api/webhooks/{sub_id}/deliveries"): "admin",
+    ("POST", "/api/webhooks/{sub_id}/test"): "admin",
 }
 """The role each route needs: a new route must be added here (test_every_route_is_classified)."""
 
-MISSING = {"artifact_id": "does-not-exist", "run_id": "20990101T000000000000Z-sync-000000", "token_id": "999999"}
+MISSING = {"artifact_id": "does-not-exist", "run_id": "20990101T000000000000Z-sync-000000", "token_id": "999999",
+           "sub_id": "999999"}
 VALID_BODY = {
     ("PUT", "/api/performance-metrics/{artifact_id:path}"): {"vendor": "x"},
+    ("PATCH", "/api/webhooks/{sub_id}"): {"enabled": False},
 }
 
 
@@ -159,7 +168,7 @@ def test_bad_input_never_gives_a_5xx(fresh_api, quiet_jobs):
     api = fresh_api
     seen = 0
     for method, path, route in routes(api.app):
-        url = concrete(path, {"artifact_id": "SKU-001", "run_id": "x", "token_id": "999999"})
+        url = concrete(path, {"artifact_id": "SKU-001", "run_id": "x", "token_id": "999999", "sub_id": "999999"})
         for param in params_of(api.app, method, route, "query") + params_of(api.app, method, route, "header"):
             param = param.lower() if param.lower() == "if-match" else param
             for value in BAD_VALUES:

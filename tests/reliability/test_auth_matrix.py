@@ -26,7 +26,7 @@ import pytest
 from fastapi import routing
 
 from perftiers.api.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, WRITE_METHODS
-from perftiers.metadata import overrides, tokens
+from perftiers.metadata import overrides, tokens, webhooks
 from perftiers.metadata.db import engine_for
 from perftiers.refresh import edits
 from tests.api import store as known
@@ -89,6 +89,12 @@ def throwaway_token(api: Api) -> str:
     return f"/api/tokens/{principal.token_id}"
 
 
+def a_webhook(api: Api) -> str:
+    sub, _ = webhooks.create(engine_for(api.settings.resolved_database_url), url="https://93.184.216.34/hook",
+                             events=webhooks.EVENTS, tiers=None, fmt="json", created_by="test")
+    return f"/api/webhooks/{sub['id']}"
+
+
 def a_run(api: Api) -> str:
     run = api.get("/api/sync/runs", role="viewer", params={"limit": 1}).json()["items"][0]
     return f"/api/sync/runs/{run['run_id']}"
@@ -129,6 +135,16 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("PUT", "/api/performance-metrics/{artifact_id:path}"): Recipe(200, path="/api/performance-metrics/SKU-002",
                                                                    json={"vendor": "Renamed"}),
     ("DELETE", "/api/performance-metrics/{artifact_id:path}"): Recipe(204, path=existing_row),
+    ("GET", "/api/performance-metrics/changes"): Recipe(200),
+    ("GET", "/api/performance-metrics/{artifact_id:path}/history"): Recipe(
+        200, path="/api/performance-metrics/SKU-001/history"),
+    ("GET", "/api/webhooks"): Recipe(200),
+    ("POST", "/api/webhooks"): Recipe(201, json={"url": "https://93.184.216.34/hook"}),
+    ("GET", "/api/webhooks/{sub_id}"): Recipe(200, path=a_webhook),
+    ("PATCH", "/api/webhooks/{sub_id}"): Recipe(200, path=a_webhook, json={"enabled": False}),
+    ("DELETE", "/api/webhooks/{sub_id}"): Recipe(204, path=a_webhook),
+    ("GET", "/api/webhooks/{sub_id}/deliveries"): Recipe(200, path=lambda api: a_webhook(api) + "/deliveries"),
+    ("POST", "/api/webhooks/{sub_id}/test"): Recipe(202, path=lambda api: a_webhook(api) + "/test"),
 }
 
 
