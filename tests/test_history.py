@@ -173,7 +173,7 @@ def test_a_product_gone_from_the_store_closes_its_period(synced):
 # -- backfill -----------------------------------------------------------------------------------
 
 from perftiers.errors import BadRequest  # noqa: E402
-from perftiers.refresh import backfill  # noqa: E402
+from perftiers.pipeline.jobs import backfill  # noqa: E402
 
 BF_FROM = START + timedelta(days=8)
 BF_DAYS = [BF_FROM + timedelta(days=d) for d in range(16)]
@@ -212,7 +212,7 @@ def test_backfill_then_daily_equals_daily_from_the_start(tmp_path):
     prepared(mixed)
     add_spec(mixed, BF_CHANGE, **SPEC_V2)  # created on that day, as in the daily run
     split = 9
-    record = backfill.run(mixed, trigger="cli", start=BF_DAYS[0], end=BF_DAYS[split - 1])
+    record = backfill(mixed, trigger="cli", start=BF_DAYS[0], end=BF_DAYS[split - 1])
     assert record["status"] == "succeeded" and record["counts"]["days"] == split
     rows = history_rows(mixed)
     assert rows and all(r["backfilled"] for r in rows)
@@ -234,7 +234,7 @@ def test_backfill_over_refreshed_days_replaces_them_with_the_same_states(synced)
         refresh(settings, day)
         seen[day] = tiers(performance(settings))
     before = history_rows(settings)
-    backfill.run(settings, trigger="cli", start=BF_DAYS[2], end=BF_DAYS[5])
+    backfill(settings, trigger="cli", start=BF_DAYS[2], end=BF_DAYS[5])
     after = history_rows(settings)
     well_formed(after)
     assert without_mark(after) == without_mark(before)
@@ -256,7 +256,7 @@ def test_bad_backfill_ranges_are_refused_and_write_nothing(synced):
     ]
     for start, end, message in cases:
         with pytest.raises(BadRequest, match=message):
-            backfill.run(settings, trigger="cli", start=start, end=end)
+            backfill(settings, trigger="cli", start=start, end=end)
         assert catalog.current_snapshot_id(catalog.load(settings, catalog.TIER_HISTORY)) == snapshot
 
 

@@ -219,12 +219,12 @@ def _demo_backfill(settings: Settings, refreshed: dict) -> None:
     """The 90 days before the demo's refresh, so the dashboard shows tier history at once."""
     from datetime import timedelta
 
-    from perftiers.refresh import backfill
+    from perftiers.pipeline import jobs
 
     if refreshed.get("status") != "succeeded" or not refreshed.get("as_of"):
         return
     as_of = date.fromisoformat(refreshed["as_of"])
-    record = _run("history backfill", lambda p: backfill.run(
+    record = _run("history backfill", lambda p: jobs.backfill(
         settings, trigger="cli", start=as_of - timedelta(days=DEMO_BACKFILL_DAYS), end=as_of - timedelta(days=1),
         progress=p))
     _print_record(record, Output.text)
@@ -247,12 +247,12 @@ def history_backfill(
     Uses the classification_spec version in force on each day and today's is_active; the periods
     are marked backfilled. Days from the last refresh on belong to refreshes.
     """
-    from perftiers.refresh import backfill
+    from perftiers.pipeline import jobs
 
     settings = _settings(ctx)
     first, last = _parse_date(start), _parse_date(end)
-    record = _run("history backfill", lambda p: backfill.run(settings, trigger="cli", start=first, end=last,
-                                                             progress=p))
+    record = _run("history backfill", lambda p: jobs.backfill(settings, trigger="cli", start=first, end=last,
+                                                              progress=p))
     _print_record(record, output)
 
 

@@ -87,3 +87,17 @@ def sync_then_refresh(
 
     return sync(settings, trigger=trigger, source=source, path=path, progress=progress, background=True,
                 on_done=after_sync)
+
+
+def backfill(
+    settings: Settings,
+    *,
+    trigger: str,
+    start: date,
+    end: date | None = None,
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
+    """The tier history of past days (`perftiers.refresh.backfill`), as a run like any other."""
+    from perftiers.refresh.backfill import backfill as compute
+
+    return run_job(settings, "backfill", trigger, lambda ctx: compute(ctx, start, end), progress=progress)

@@ -137,7 +137,7 @@ def merge_sql(existing: str, backfilled: str) -> str:
 
 
 def backfill(ctx: Any, start: date, end: date | None = None) -> dict[str, Any]:
-    """The job (run through the pipeline's `run_job`): compute, merge, one commit, upkeep."""
+    """The job (`perftiers.pipeline.jobs.backfill` starts it): compute, merge, one commit, upkeep."""
     settings: Settings = ctx.settings
     engine = engine_for(settings.resolved_database_url)
     current = history.pair(settings)
@@ -200,12 +200,3 @@ def backfill(ctx: Any, start: date, end: date | None = None) -> dict[str, Any]:
     maintenance.maintain(settings, catalog.TIER_HISTORY)
     counts["history_rows"] = merged.num_rows
     return {"counts": counts, "snapshot_id": snapshot_id, "from": start.isoformat(), "to": end.isoformat()}
-
-
-def run(settings: Settings, *, trigger: str, start: date, end: date | None = None,
-        progress: Any = None) -> dict[str, Any]:
-    """Start a backfill as every pipeline job starts: the pipeline lock and a telemetry record."""
-    from perftiers.pipeline.runs import no_progress, run_job
-
-    return run_job(settings, "backfill", trigger, lambda ctx: backfill(ctx, start, end),
-                   progress=progress or no_progress)
