@@ -1,8 +1,9 @@
-"""The metric windows and the tier rules of SPEC.md, in one place.
+"""The metric windows, the tier rules and the table of tiers (names, labels, rules in words), in one place.
 
 Everything that computes a metric or a flag calls this module: the mart refresh (DuckDB SQL
 built here), manual CRUD writes (which reclassify the table with the same SQL), the threshold
-preview, and the `reasons` shown beside each row. Tests compare it with an independent
+preview, the tier counts, and the `reasons` shown beside each row; the dashboard reads the tier
+table and the threshold help through the API's `/schema`. Tests compare it with an independent
 pure-Python reading of the rules (tests/test_refresh_property.py).
 
 In:  `daily_sales` rows (artifact, store-local day, net units, revenue, orders) and products.
@@ -15,34 +16,86 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TIERS: tuple[str, ...] = ("top_riser", "winner", "banana", "archive_candidate")
-"""Tiers in precedence order: the nominal classification is the first whose flag holds."""
 
-FLAG_OF_TIER: dict[str, str] = {
-    "top_riser": "is_top_riser",
-    "winner": "is_winner",
-    "banana": "is_banana",
-    "archive_candidate": "is_archive",
-}
+class Tier(BaseModel):
+    """One tier, as every layer names it (the API's `/schema` lists these for the dashboard)."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    key: str
+    """The tier's name in the API: `classification`, `classifications`, `nominal_classification`."""
+    flag: str
+    """The boolean column that holds the tier's flag."""
+    label: str
+    """One product of the tier, in words."""
+    plural: str
+    """The tier's products, in words (the summary cards, the threshold preview)."""
+    badge: str
+    """The short label of a row's badge."""
+    summary_field: str
+    """The tier's count in the summary (`/stats/summary`) and in a refresh run's counts."""
+    rule: str
+    """The rule in plain words."""
+
+
+TIER_TABLE: tuple[Tier, ...] = (
+    Tier(key="top_riser", flag="is_top_riser", label="Top riser", plural="Top risers", badge="Top riser",
+         summary_field="top_risers",
+         rule="Sold at least the 7-day threshold in its first 7 days from launch, "
+              "or at least the 14-day threshold in its first 14 days."),
+    Tier(key="winner", flag="is_winner", label="Winner", plural="Winners", badge="Winner", summary_field="winners",
+         rule="Sold at least the 30-day threshold in the last 30 days."),
+    Tier(key="banana", flag="is_banana", label="Banana", plural="Bananas", badge="Banana", summary_field="bananas",
+         rule="Among the banana count of products with the fewest lifetime units (ties by product id)."),
+    Tier(key="archive_candidate", flag="is_archive", label="Archive candidate", plural="Archive candidates",
+         badge="Archive", summary_field="archive_candidates",
+         rule="Inactive and no sales in the last 30 days."),
+)
+"""Every tier, in precedence order: the nominal classification is the first whose flag holds."""
+
+TIERS: tuple[str, ...] = tuple(t.key for t in TIER_TABLE)
+FLAG_OF_TIER: dict[str, str] = {t.key: t.flag for t in TIER_TABLE}
+FLAGS: tuple[str, ...] = tuple(FLAG_OF_TIER.values())
 NO_TIER = "none"
+CLASSIFIED_COLUMNS: tuple[str, ...] = (*FLAGS, "nominal_classification")
+"""The columns `classify_sql` adds; a relation that has them excludes them before reclassifying."""
 
 
 class ClassificationSpec(BaseModel):
-    """Body of a `classification_spec` artifact: the four thresholds."""
+    """Body of a `classification_spec` artifact: the four thresholds.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Each field's title and docstring are its label and help wherever it is shown (OpenAPI, the
+    dashboard's thresholds dialog through `/schema`)."""
 
-    top_riser_7_day_threshold: int = Field(default=400, ge=0, le=10**12)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    top_riser_7_day_threshold: int = Field(default=400, ge=0, le=10**12, title="Top riser: units in first 7 days")
     """Net units in the first 7 days from launch that make a top riser."""
-    top_riser_14_day_threshold: int = Field(default=550, ge=0, le=10**12)
+    top_riser_14_day_threshold: int = Field(default=550, ge=0, le=10**12, title="Top riser: units in first 14 days")
     """Net units in the first 14 days from launch that make a top riser."""
-    winner_30_day_threshold: int = Field(default=75, ge=0, le=10**12)
+    winner_30_day_threshold: int = Field(default=75, ge=0, le=10**12, title="Winner: units in last 30 days")
     """Net units in the last 30 days that make a winner."""
-    banana_count: int = Field(default=100, ge=0, le=10**9)
+    banana_count: int = Field(default=100, ge=0, le=10**9, title="Banana count")
     """How many products, lowest lifetime net units first, are bananas."""
 
 
 DEFAULT_SPEC = ClassificationSpec()
+
+
+# -- store-local days ------------------------------------------------------------------------
+
+def local_day_sql(timestamp: str) -> str:
+    """The store-local calendar day of the TIMESTAMPTZ expression `timestamp`. Parameter: `$tz`.
+
+    DuckDB's own `CAST(... AS DATE)` would give the UTC day."""
+    return f"CAST(timezone($tz, {timestamp}) AS DATE)"
+
+
+def launch_date_sql(launched_at: str, first_sale_day: str | None = None) -> str:
+    """Launch day L: the store-local day of `launched_at`, else `first_sale_day` (the first day with
+    a non-cancelled line) when given. Parameter: `$tz`."""
+    day = local_day_sql(launched_at)
+    return day if first_sale_day is None else f"COALESCE({day}, {first_sale_day})"
 
 
 # -- metric windows ----------------------------------------------------------------------
@@ -55,7 +108,7 @@ def daily_sales_sql(lines: str) -> str:
     """
     return f"""
         SELECT artifact_id,
-               CAST(timezone($tz, ordered_at) AS DATE) AS day,
+               {local_day_sql('ordered_at')} AS day,
                CAST(SUM(CASE WHEN cancelled THEN 0 ELSE quantity - refunded_quantity END) AS BIGINT)
                    AS net_units,
                CAST(SUM(CASE WHEN cancelled THEN 0
@@ -63,7 +116,7 @@ def daily_sales_sql(lines: str) -> str:
                     AS DECIMAL(18, 4)) AS revenue,
                CAST(COUNT(DISTINCT CASE WHEN NOT cancelled THEN order_id END) AS BIGINT) AS orders
         FROM {lines}
-        WHERE CAST(timezone($tz, ordered_at) AS DATE) <= $as_of
+        WHERE {local_day_sql('ordered_at')} <= $as_of
         GROUP BY ALL
     """
 
@@ -81,8 +134,7 @@ def metrics_sql(products: str, daily_sales: str) -> str:
             SELECT artifact_id, MIN(day) AS first_day FROM {daily_sales} WHERE orders > 0 GROUP BY 1
         ),
         launched AS (
-            SELECT p.*,
-                   COALESCE(CAST(timezone($tz, p.launched_at) AS DATE), f.first_day) AS launch_date
+            SELECT p.*, {launch_date_sql('p.launched_at', 'f.first_day')} AS launch_date
             FROM {products} p LEFT JOIN first_sale f USING (artifact_id)
         )
         SELECT l.artifact_id, l.product_name, l.product_type, l.vendor, l.tags, l.is_active,
@@ -111,15 +163,17 @@ SPEC_PARAMS = tuple(ClassificationSpec.model_fields)
 
 
 def classify_sql(metrics: str) -> str:
-    """All columns of `metrics` with the flags and nominal tier replaced by the rules' values.
+    """All columns of `metrics` plus the flags and the nominal tier (`CLASSIFIED_COLUMNS`).
 
-    Parameters: the four thresholds by name (`$top_riser_7_day_threshold`, ...). Bananas rank
-    over the whole relation: ascending aggregate_measurement_value, ties by artifact_id in
-    byte order (DuckDB's default binary collation).
+    `metrics` must not have those columns already (see `reclassify_sql`). Parameters: the four
+    thresholds by name (`$top_riser_7_day_threshold`, ...). Bananas rank over the whole relation:
+    ascending aggregate_measurement_value, ties by artifact_id in byte order (DuckDB's default
+    binary collation).
     """
+    nominal = " ".join(f"WHEN {t.flag} THEN '{t.key}'" for t in TIER_TABLE)
     return f"""
         WITH flagged AS (
-            SELECT * EXCLUDE (is_top_riser, is_winner, is_banana, is_archive, nominal_classification),
+            SELECT *,
                    (sales_first_7_days >= $top_riser_7_day_threshold
                     OR sales_first_14_days >= $top_riser_14_day_threshold) AS is_top_riser,
                    sales_last_30_days >= $winner_30_day_threshold AS is_winner,
@@ -128,58 +182,75 @@ def classify_sql(metrics: str) -> str:
                    (NOT is_active AND sales_last_30_days = 0) AS is_archive
             FROM {metrics}
         )
-        SELECT *,
-               CASE WHEN is_top_riser THEN 'top_riser'
-                    WHEN is_winner THEN 'winner'
-                    WHEN is_banana THEN 'banana'
-                    WHEN is_archive THEN 'archive_candidate'
-                    ELSE '{NO_TIER}' END AS nominal_classification
+        SELECT *, CASE {nominal} ELSE '{NO_TIER}' END AS nominal_classification
         FROM flagged
     """
+
+
+def reclassify_sql(classified: str) -> str:
+    """`classify_sql` for a relation that already carries flags: they are dropped and computed anew."""
+    return classify_sql(f"(SELECT * EXCLUDE ({', '.join(CLASSIFIED_COLUMNS)}) FROM {classified})")
 
 
 def spec_params(spec: ClassificationSpec) -> dict[str, int]:
     return spec.model_dump()
 
 
+TIER_COUNT_COLUMNS = ", ".join(f"COUNT(*) FILTER (WHERE {t.flag}) AS {t.key}" for t in TIER_TABLE)
+"""Select-list items counting each tier's flag, one column per tier key."""
+
+
 def tier_counts_sql(classified: str) -> str:
-    """One row: the number of rows carrying each flag (and the total)."""
-    return f"""
-        SELECT COUNT(*) AS total,
-               COUNT(*) FILTER (WHERE is_top_riser) AS top_riser,
-               COUNT(*) FILTER (WHERE is_winner) AS winner,
-               COUNT(*) FILTER (WHERE is_banana) AS banana,
-               COUNT(*) FILTER (WHERE is_archive) AS archive_candidate
-        FROM {classified}
-    """
+    """One row: `total` and, in a column named by each tier key, the rows whose flag holds."""
+    return f"SELECT COUNT(*) AS total, {TIER_COUNT_COLUMNS} FROM {classified}"
 
 
-def reasons(row: Mapping[str, Any], spec: ClassificationSpec) -> list[str]:
-    """One short sentence per flag the row carries, naming metric, value and threshold."""
-    out: list[str] = []
+def tier_counts(cur: Any, classified: str, params: Any = None) -> dict[str, int]:
+    """Run `tier_counts_sql` on the DuckDB cursor `cur`: `{"total": n, "<tier key>": n, ...}`."""
+    cur.execute(tier_counts_sql(classified), params)
+    return named_counts(cur)
+
+
+def named_counts(cur: Any) -> dict[str, int]:
+    """The one row of the cursor's last query, by column name, as integers."""
+    names = [d[0] for d in cur.description]
+    return dict(zip(names, (int(v) for v in cur.fetchone())))
+
+
+def by_summary_field(counts: Mapping[str, int]) -> dict[str, int]:
+    """Tier counts keyed by tier key -> the same counts keyed by each tier's `summary_field`."""
+    return {t.summary_field: counts[t.key] for t in TIER_TABLE}
+
+
+def _units(n: int) -> str:
+    return f"{n:,} unit{'' if n == 1 else 's'}"
+
+
+def reasons(row: Mapping[str, Any], spec: ClassificationSpec) -> list[dict[str, Any]]:
+    """Why the row carries each of its flags: `{tier, metric, value, threshold, text}`, `text`
+    in plain words. A top riser over both thresholds has two reasons."""
+    out: list[dict[str, Any]] = []
+
+    def add(tier: str, metric: str, threshold: int | None, text: str) -> None:
+        out.append({"tier": tier, "metric": metric, "value": row[metric], "threshold": threshold, "text": text})
+
     if row.get("is_top_riser"):
-        if row["sales_first_7_days"] >= spec.top_riser_7_day_threshold:
-            out.append(
-                f"sales_first_7_days {row['sales_first_7_days']} >= "
-                f"top_riser_7_day_threshold {spec.top_riser_7_day_threshold}"
-            )
-        if row["sales_first_14_days"] >= spec.top_riser_14_day_threshold:
-            out.append(
-                f"sales_first_14_days {row['sales_first_14_days']} >= "
-                f"top_riser_14_day_threshold {spec.top_riser_14_day_threshold}"
-            )
+        for days, metric, threshold in ((7, "sales_first_7_days", spec.top_riser_7_day_threshold),
+                                        (14, "sales_first_14_days", spec.top_riser_14_day_threshold)):
+            if row[metric] >= threshold:
+                add("top_riser", metric, threshold,
+                    f"Sold {_units(row[metric])} in its first {days} days; a top riser needs {threshold:,}")
     if row.get("is_winner"):
-        out.append(
-            f"sales_last_30_days {row['sales_last_30_days']} >= "
-            f"winner_30_day_threshold {spec.winner_30_day_threshold}"
-        )
+        value, threshold = row["sales_last_30_days"], spec.winner_30_day_threshold
+        add("winner", "sales_last_30_days", threshold,
+            f"Sold {_units(value)} in the last 30 days; a winner needs {threshold:,}")
     if row.get("is_banana"):
-        out.append(
-            f"aggregate_measurement_value {row['aggregate_measurement_value']} is among the lowest "
-            f"banana_count {spec.banana_count}"
-        )
+        n = spec.banana_count
+        add("banana", "aggregate_measurement_value", n,
+            f"Sold {_units(row['aggregate_measurement_value'])} in its lifetime, "
+            + ("the lowest" if n == 1 else f"among the {n:,} lowest"))
     if row.get("is_archive"):
-        out.append("is_active false and sales_last_30_days 0")
+        add("archive_candidate", "sales_last_30_days", None, "Inactive and no sales in the last 30 days")
     return out
 
 
@@ -193,7 +264,6 @@ def daily_metrics_sql(products: str, daily_sales: str) -> str:
     from `$from - 29`, running sums per product (lifetime, first 7 / 14 days from launch) plus what
     came before the grid, and a 30-row frame for the last 30 days. The launch day is fixed per
     product (a first sale after D adds nothing to D's windows, as in `metrics_sql`).
-    The four flags and the nominal tier are NULL placeholders for `classify_by_day_sql`.
     Parameters: `$tz`, `$from`, `$to`.
     """
     return f"""
@@ -201,8 +271,7 @@ def daily_metrics_sql(products: str, daily_sales: str) -> str:
             SELECT artifact_id, MIN(day) AS first_day FROM {daily_sales} WHERE orders > 0 GROUP BY 1
         ),
         launched AS (
-            SELECT p.artifact_id, p.is_active,
-                   COALESCE(CAST(timezone($tz, p.launched_at) AS DATE), f.first_day) AS launch_date
+            SELECT p.artifact_id, p.is_active, {launch_date_sql('p.launched_at', 'f.first_day')} AS launch_date
             FROM {products} p LEFT JOIN first_sale f USING (artifact_id)
         ),
         before_grid AS (
@@ -240,10 +309,7 @@ def daily_metrics_sql(products: str, daily_sales: str) -> str:
             FROM grid g LEFT JOIN before_grid b USING (artifact_id)
             WINDOW running AS (PARTITION BY g.artifact_id ORDER BY g.day ROWS UNBOUNDED PRECEDING)
         )
-        SELECT *, CAST(NULL AS BOOLEAN) AS is_top_riser, CAST(NULL AS BOOLEAN) AS is_winner,
-               CAST(NULL AS BOOLEAN) AS is_banana, CAST(NULL AS BOOLEAN) AS is_archive,
-               CAST(NULL AS VARCHAR) AS nominal_classification
-        FROM windowed WHERE day >= CAST($from AS DATE)
+        SELECT * FROM windowed WHERE day >= CAST($from AS DATE)
     """
 
 

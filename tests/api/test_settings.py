@@ -47,7 +47,8 @@ def test_put_persists_and_changes_nothing_until_the_next_refresh(fresh_api):
     assert winners(api) == {"SKU-002"}  # SKU-001 sold 25 < 26
     row = api.get("/api/performance-metrics/SKU-002").json()
     assert row["spec_version"] == 2
-    assert row["reasons"] == ["sales_last_30_days 28 >= winner_30_day_threshold 26"]
+    assert row["reasons"] == [{"tier": "winner", "metric": "sales_last_30_days", "value": 28, "threshold": 26,
+                               "text": "Sold 28 units in the last 30 days; a winner needs 26"}]
     settled = api.get(URL).json()
     assert settled["applied_version"] == 2 and settled["pending"] is False
 

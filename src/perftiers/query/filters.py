@@ -229,5 +229,4 @@ def describe() -> dict[str, Any]:
         ],
         "sorts": [{"param": s.param, "column": s.column, "description": s.description} for s in SORTS],
         "default_order": DEFAULT_ORDER_SQL,
-        "tiers": list(TIERS),
     }

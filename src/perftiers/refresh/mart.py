@@ -73,20 +73,14 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
             f"CREATE TABLE metrics AS SELECT *, 'sync' AS source FROM ({rules.metrics_sql('products', 'daily_sales')})",
             params,
         )
-        con.execute(
-            "ALTER TABLE metrics ADD COLUMN is_top_riser BOOLEAN; ALTER TABLE metrics ADD COLUMN is_winner BOOLEAN;"
-            "ALTER TABLE metrics ADD COLUMN is_banana BOOLEAN; ALTER TABLE metrics ADD COLUMN is_archive BOOLEAN;"
-            "ALTER TABLE metrics ADD COLUMN nominal_classification VARCHAR"
-        )
         ctx.progress("classifying", None, None)
         performance = classify(con, "metrics", overrides.load_all(engine), spec=spec, spec_version=spec_version,
                                as_of=as_of, refreshed_at=refreshed_at, tz=settings.timezone)
         daily = schemas.conform(
             con.execute("SELECT * FROM daily_sales ORDER BY artifact_id, day").to_arrow_table(), schemas.DAILY_SALES
         )
-        counts = dict(
-            zip(("products", "top_risers", "winners", "bananas", "archive_candidates"), _tier_counts(con, performance))
-        )
+        tiers = _tier_counts(con, performance)
+        counts = {"products": tiers["total"], **rules.by_summary_field(tiers)}
     finally:
         con.close()
 
@@ -117,10 +111,10 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
     return {"counts": counts, "spec_version": spec_version, "snapshot_id": snapshot_id, "as_of": as_of.isoformat()}
 
 
-def _tier_counts(con: duckdb.DuckDBPyConnection, performance) -> tuple:
+def _tier_counts(con: duckdb.DuckDBPyConnection, performance) -> dict[str, int]:
     con.register("performance_arrow", performance)
     try:
-        return con.execute(rules.tier_counts_sql("performance_arrow")).fetchone()
+        return rules.tier_counts(con, "performance_arrow")
     finally:
         con.unregister("performance_arrow")
 
@@ -153,14 +147,18 @@ def _classified(
     as_of: date,
     refreshed_at: datetime,
 ) -> pa.Table:
-    """Classify every row of the DuckDB `table` with `spec`; the result in the PERFORMANCE schema."""
-    stamped = ("spec_version", "as_of", "refreshed_at")
+    """Classify every row of the DuckDB `table` with `spec`; the result in the PERFORMANCE schema.
+
+    A refresh's `table` has metrics only; a manual edit's has the stored rows, whose flags and
+    stamps are dropped here and derived again."""
+    derived = (*rules.CLASSIFIED_COLUMNS, "spec_version", "as_of", "refreshed_at")
     columns = con.execute(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema.names
-    exclude = ", ".join(c for c in stamped if c in columns)
+    exclude = ", ".join(c for c in derived if c in columns)
+    metrics = f"(SELECT * EXCLUDE ({exclude}) FROM {table})" if exclude else table
     sql = (
-        f"SELECT * {f'EXCLUDE ({exclude})' if exclude else ''}, $spec_version::BIGINT AS spec_version, "
+        f"SELECT *, $spec_version::BIGINT AS spec_version, "
         f"$as_of::DATE AS as_of, $refreshed_at::TIMESTAMPTZ AS refreshed_at "
-        f"FROM ({rules.classify_sql(table)}) ORDER BY artifact_id"
+        f"FROM ({rules.classify_sql(metrics)}) ORDER BY artifact_id"
     )
     result = con.execute(
         sql,

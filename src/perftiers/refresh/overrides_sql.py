@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from perftiers import rules
 from perftiers.metadata.overrides import EDITABLE, Override
 
 _DEFAULTS = {
@@ -72,8 +73,8 @@ def apply(con: duckdb.DuckDBPyConnection, table: str, overrides: list[Override],
         con.unregister("overrides_arrow")
 
 
-_LAUNCH_DATE = "CAST(timezone($tz, o.launched_at) AS DATE)"
-"""The store-local day of a manual launched_at (DuckDB's own cast would give the UTC day)."""
+_LAUNCH_DATE = rules.launch_date_sql("o.launched_at")
+"""The launch day of a manual launched_at (a cleared one leaves no launch day)."""
 
 
 def _execute(con: duckdb.DuckDBPyConnection, sql: str, tz: str) -> None:

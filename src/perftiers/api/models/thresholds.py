@@ -12,22 +12,36 @@ from perftiers.rules import ClassificationSpec
 
 def _strict_threshold(name: str) -> tuple[Any, Any]:
     info = ClassificationSpec.model_fields[name]
-    return Annotated[int, Strict(), *info.metadata], Field(description=_THRESHOLD_DOCS[name])
+    return Annotated[int, Strict(), *info.metadata], Field(title=info.title, description=info.description)
 
-
-_THRESHOLD_DOCS = {
-    "top_riser_7_day_threshold": "Net units in the first 7 days from launch that make a top riser.",
-    "top_riser_14_day_threshold": "Net units in the first 14 days from launch that make a top riser.",
-    "winner_30_day_threshold": "Net units in the last 30 days that make a winner.",
-    "banana_count": "How many products, lowest lifetime net units first, are bananas.",
-}
 
 ClassificationThresholds = create_model(
     "ClassificationThresholds",
     __config__=ConfigDict(extra="ignore"),
     **{name: _strict_threshold(name) for name in ClassificationSpec.model_fields},
 )
-"""The four thresholds, all required, non-negative JSON integers (bounds from `rules`)."""
+"""The four thresholds, all required, non-negative JSON integers (bounds, labels and help from `rules`)."""
+
+
+class ThresholdInfo(BaseModel):
+    """One threshold as the dashboard's thresholds dialog shows it."""
+
+    name: str
+    label: str
+    description: str
+    default: int
+    minimum: int
+    maximum: int
+
+    @classmethod
+    def all(cls) -> list[ThresholdInfo]:
+        """Every threshold of `rules.ClassificationSpec`, from its field's title, docstring and bounds."""
+        out = []
+        for name, info in ClassificationSpec.model_fields.items():
+            bounds = {k: getattr(m, k) for m in info.metadata for k in ("ge", "le") if hasattr(m, k)}
+            out.append(cls(name=name, label=info.title, description=info.description, default=info.default,
+                           minimum=bounds["ge"], maximum=bounds["le"]))
+        return out
 
 
 class ClassificationSettings(BaseModel):

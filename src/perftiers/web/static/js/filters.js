@@ -7,17 +7,17 @@ import { debounce, h, int, keepFocus } from "./format.js";
 const $ = (id) => document.getElementById(id);
 const SEARCH_DEBOUNCE_MS = 300;
 
-const CARDS = [
-  { id: "all", label: "All products", field: "total_artifacts", tier: "" },
-  { id: "top_riser", label: "Top risers", field: "top_risers", tier: "top_riser" },
-  { id: "winner", label: "Winners", field: "winners", tier: "winner" },
-  { id: "banana", label: "Bananas", field: "bananas", tier: "banana" },
-  { id: "archive_candidate", label: "Archive candidates", field: "archive_candidates", tier: "archive_candidate" },
-  { id: "lifetime", label: "Lifetime units sold", field: "aggregate_measurement_total" },
-  { id: "last30", label: "Units sold, last 30 days", field: "sales_last_30_days" },
-];
+let cardDefs = [];
 
-export function initFilters() {
+/** `tiers`: the API's tier table (/schema), which gives a card and a Tier choice per tier. */
+export function initFilters({ tiers }) {
+  cardDefs = [
+    { id: "all", label: "All products", field: "total_artifacts", tier: "" },
+    ...tiers.map((t) => ({ id: t.key, label: t.plural, field: t.summary_field, tier: t.key })),
+    { id: "lifetime", label: "Lifetime units sold", field: "aggregate_measurement_total" },
+    { id: "last30", label: "Units sold, last 30 days", field: "sales_last_30_days" },
+  ];
+  $("f-classification").append(...tiers.map((t) => h("option", { value: t.key }, t.plural)));
   const form = $("filters");
   form.addEventListener("submit", (e) => e.preventDefault());
   const search = $("f-search");
@@ -140,7 +140,7 @@ function safeId(text) {
 export function renderCards(summary, state) {
   const cards = $("cards");
   keepFocus(cards, () => cards.replaceChildren(
-    ...CARDS.map((card) => {
+    ...cardDefs.map((card) => {
       const value = int(summary?.[card.field]);
       const body = [h("span", { class: "card-value" }, value), h("span", { class: "card-label" }, card.label)];
       if (card.tier === undefined) return h("div", { class: "card card-static", dataset: { card: card.id } }, body);

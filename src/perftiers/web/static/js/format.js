@@ -1,20 +1,5 @@
 // Formatting and tiny DOM helpers shared by the page's parts.
 
-export const TIER_LABELS = {
-  top_riser: "Top riser",
-  winner: "Winner",
-  banana: "Banana",
-  archive_candidate: "Archive",
-  none: "None",
-};
-/** Flag column -> tier, in the SPEC's precedence order. */
-export const FLAGS = [
-  ["is_top_riser", "top_riser"],
-  ["is_winner", "winner"],
-  ["is_banana", "banana"],
-  ["is_archive", "archive_candidate"],
-];
-
 const intFmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
 const pctFmt = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1, signDisplay: "exceptZero" });
 

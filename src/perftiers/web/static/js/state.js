@@ -6,11 +6,16 @@ export const FILTER_KEYS = [
   "classification", "search", "product_type", "vendor", "tag",
   "launched_from", "launched_to", "is_active",
 ];
-export const TIERS = ["top_riser", "winner", "banana", "archive_candidate"];
+let tierKeys = []; // the tiers the API's /schema lists, set once before the first render
 export const PAGE_SIZES = [25, 50, 100, 200];
 export const PERIODS = [7, 30, 90];
 const DEFAULTS = { page: 1, pageSize: 50, period: 30 };
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** The tier keys a `classification` in the URL may name (from the API's /schema). */
+export function setTiers(keys) {
+  tierKeys = keys;
+}
 
 /** A real calendar date as YYYY-MM-DD (2025-02-30 is not one). */
 function isDate(value) {
@@ -29,7 +34,7 @@ export function parseState(search) {
   const q = new URLSearchParams(search);
   const one = (k) => (q.get(k) ?? "").trim();
   const date = (k) => (isDate(one(k)) ? one(k) : "");
-  const classification = TIERS.includes(one("classification")) ? one("classification") : "";
+  const classification = tierKeys.includes(one("classification")) ? one("classification") : "";
   const pageSize = PAGE_SIZES.includes(Number(one("pageSize"))) ? Number(one("pageSize")) : DEFAULTS.pageSize;
   const period = PERIODS.includes(Number(one("period"))) ? Number(one("period")) : DEFAULTS.period;
   return {

@@ -1,7 +1,7 @@
 // The products table: sortable headers, rows with one badge per flag, pagination.
 
 import { navigate } from "./state.js";
-import { FLAGS, TIER_LABELS, date, h, int, money } from "./format.js";
+import { date, h, int, money } from "./format.js";
 
 // key: the item field shown; sort: the API sort column (null = not sortable); short: the visible
 // header where the full label (kept for screen readers and the tooltip) would crowd the table.
@@ -19,6 +19,7 @@ const COLUMNS = [
 ];
 
 let sortable = null; // Set of sort columns the API accepts, once known
+let tiers = new Map(); // tier key -> the API's tier (labels), from /schema
 
 /** Restrict clickable headers to the columns the API can sort by. */
 export function setSortable(columns) {
@@ -69,28 +70,19 @@ export function renderHead(state) {
   if (focused) row.querySelector(`button[data-sort="${focused}"]`)?.focus();
 }
 
-/** One reason sentence belongs to the flag whose threshold (or rule) it names. */
-function reasonsFor(tier, reasons) {
-  const needle = {
-    top_riser: "top_riser",
-    winner: "winner_30",
-    banana: "banana",
-    archive_candidate: "is_active",
-  }[tier];
-  return (reasons || []).filter((r) => r.includes(needle));
-}
-
+/** One badge per tier the row carries (`classifications`, in precedence order), its reasons as the tip. */
 export function badges(item) {
-  const flags = FLAGS.filter(([flag]) => item[flag]);
-  if (!flags.length) return [h("span", { class: "muted" }, "—")];
-  return flags.map(([, tier]) => {
-    const why = reasonsFor(tier, item.reasons);
-    const tip = why.length ? why.join("\n") : TIER_LABELS[tier];
+  const held = item.classifications || [];
+  if (!held.length) return [h("span", { class: "muted" }, "—")];
+  return held.map((tier) => {
+    const info = tiers.get(tier) ?? { label: tier, badge: tier };
+    const why = (item.reasons || []).filter((r) => r.tier === tier).map((r) => r.text);
+    const tip = why.length ? why.join("\n") : info.label;
     return h("button", {
       type: "button",
       class: `badge badge-${tier}${item.nominal_classification === tier ? " nominal" : ""}`,
       dataset: { tier, tip },
-    }, TIER_LABELS[tier], h("span", { class: "visually-hidden" }, `: ${why.join("; ")}`));
+    }, info.badge, h("span", { class: "visually-hidden" }, `: ${why.join("; ")}`));
   });
 }
 
@@ -149,7 +141,9 @@ export function renderPager(page) {
   };
 }
 
-export function initTable() {
+/** `tiers`: the API's tier table (/schema), which labels the badges. */
+export function initTable({ tiers: list }) {
+  tiers = new Map(list.map((t) => [t.key, t]));
   $("pg-size").addEventListener("change", (e) => navigate({ pageSize: Number(e.target.value) }));
   $("pg-input").addEventListener("keydown", (e) => {
     if (e.key === "Enter") {

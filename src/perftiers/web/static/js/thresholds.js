@@ -7,31 +7,23 @@ import { startRun } from "./runs.js";
 
 const $ = (id) => document.getElementById(id);
 const PATH = "/api/performance-metrics/settings/classification";
-const FIELDS = [
-  { name: "top_riser_7_day_threshold", label: "Top riser: units in first 7 days", hint: "A product is a top riser at or above this many net units in its first 7 days…" },
-  { name: "top_riser_14_day_threshold", label: "Top riser: units in first 14 days", hint: "…or at or above this many in its first 14 days." },
-  { name: "winner_30_day_threshold", label: "Winner: units in last 30 days", hint: "A winner sold at least this many net units in the last 30 days." },
-  { name: "banana_count", label: "Banana count", hint: "How many products, fewest lifetime units first, are bananas." },
-];
-const PREVIEW_ROWS = [
-  ["top_riser", "Top risers"],
-  ["winner", "Winners"],
-  ["banana", "Bananas"],
-  ["archive_candidate", "Archive candidates"],
-];
-const MAX = 1e12;
 
+let fields = []; // the API's thresholds (/schema): name, label, description, minimum, maximum
+let tiers = []; // the API's tiers (/schema): one preview row each
 let settings = null;
 let etag = null;
 let canEdit = false;
 let previewSeq = 0;
 let hooks = { onSaved: () => {}, onError: () => {} };
 
+/** `opts.thresholds` and `opts.tiers` are the API's /schema lists: the dialog's fields and preview rows. */
 export function initThresholds(opts) {
   canEdit = opts.canEdit;
   hooks = opts;
+  fields = opts.thresholds;
+  tiers = opts.tiers;
   const dialog = $("thresholds");
-  $("th-fields").replaceChildren(...FIELDS.map(field));
+  $("th-fields").replaceChildren(...fields.map(field));
   $("open-thresholds").addEventListener("click", open);
   $("th-close").addEventListener("click", () => dialog.close());
   $("th-save").hidden = !canEdit;
@@ -51,13 +43,13 @@ export function initThresholds(opts) {
   });
 }
 
-function field({ name, label, hint }) {
+function field({ name, label, description, minimum }) {
   const id = `th-${name}`;
   return h("div", { class: "th-field" },
     h("label", { for: id }, label),
-    h("input", { id, name, type: "number", min: "0", step: "1", inputmode: "numeric", required: true, readonly: !canEdit,
-      "aria-describedby": `${id}-hint ${id}-error` }),
-    h("small", { id: `${id}-hint`, class: "hint" }, hint),
+    h("input", { id, name, type: "number", min: String(minimum), step: "1", inputmode: "numeric", required: true,
+      readonly: !canEdit, "aria-describedby": `${id}-hint ${id}-error` }),
+    h("small", { id: `${id}-hint`, class: "hint" }, description),
     h("small", { id: `${id}-error`, class: "error", "aria-live": "polite" }));
 }
 
@@ -72,7 +64,7 @@ async function open() {
     return;
   }
   dialog.showModal();
-  $(`th-${FIELDS[0].name}`).focus();
+  if (fields.length) $(`th-${fields[0].name}`).focus();
   runPreview();
 }
 
@@ -94,7 +86,7 @@ export async function loadSettings() {
   const { data, response } = await request(PATH);
   settings = data;
   etag = response.headers.get("ETag");
-  for (const { name } of FIELDS) {
+  for (const { name } of fields) {
     const input = $(`th-${name}`);
     input.value = String(data[name]);
     input.setAttribute("aria-invalid", "false");
@@ -118,14 +110,14 @@ function renderPending() {
 function validate() {
   const values = {};
   let ok = true;
-  for (const { name } of FIELDS) {
+  for (const { name, minimum, maximum } of fields) {
     const input = $(`th-${name}`);
     const raw = input.value.trim();
     let msg = "";
     if (raw === "") msg = "Enter a number.";
     else if (!/^-?\d+$/.test(raw)) msg = "Use a whole number.";
-    else if (Number(raw) < 0) msg = "Must be 0 or more.";
-    else if (Number(raw) > MAX) msg = "That is too large.";
+    else if (Number(raw) < minimum) msg = `Must be ${minimum} or more.`;
+    else if (Number(raw) > maximum) msg = "That is too large.";
     $(`th-${name}-error`).textContent = msg;
     input.setAttribute("aria-invalid", msg ? "true" : "false");
     if (msg) ok = false;
@@ -155,7 +147,7 @@ async function runPreview() {
 
 /** `data` is the preview answer: `counts` with the proposed values, `current` as served now. */
 function renderPreview(data) {
-  $("th-preview").replaceChildren(...PREVIEW_ROWS.map(([tier, label]) => {
+  $("th-preview").replaceChildren(...tiers.map(({ key: tier, plural: label }) => {
     const now = data?.current?.[tier] ?? null;
     const next = data?.counts?.[tier] ?? null;
     const delta = now != null && next != null ? next - now : null;
