@@ -10,11 +10,12 @@ from datetime import date
 
 import pytest
 
-from perftiers import doctor, jobs
+from perftiers import doctor
 from perftiers.api.app import create_app
 from perftiers.lakehouse import catalog
 from perftiers.metadata import locks, tokens
 from perftiers.metadata.db import engine_for
+from perftiers.pipeline import jobs
 from tests.integration.conftest import SMALL_DEMO, s3_client
 
 with warnings.catch_warnings():
