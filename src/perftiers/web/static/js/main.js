@@ -4,10 +4,11 @@
 import { ApiError, get, post, refuseNewRequests, request, setUnauthorizedHandler, settled } from "./api.js";
 import { forgetToday, loadCommerce, renderCommerce } from "./commerce.js";
 import { initFilters, renderCards, renderFacets, renderFilters } from "./filters.js";
-import { FILTER_KEYS, current, onStateChange, queryString, setTiers, toParams, navigate } from "./state.js";
+import { FILTER_KEYS, current, onStateChange, queryString, toParams, navigate } from "./state.js";
 import { initRuns, loadRuns, renderFreshness, stopPolling } from "./runs.js";
 import { initTable, isSortable, renderHead, renderPager, renderRows, setSortable } from "./table.js";
 import { initThresholds, reloadIfOpen } from "./thresholds.js";
+import { initWebhooks } from "./webhooks.js";
 
 const $ = (id) => document.getElementById(id);
 const LIST = "/api/performance-metrics";
@@ -78,17 +79,14 @@ async function render(state, { fromHistory = false } = {}) {
   }
 }
 
-/** The sortable columns, the tiers (cards, badges, Tier choices) and the thresholds' labels and help
- *  come from the API's own tables (`/schema`), so the page never names a tier itself. */
+/** The sortable columns come from the API's own table of filters and sorts. */
 async function discover() {
   try {
     const schema = await get(`${LIST}/schema`);
     setSortable(schema.sorts.map((s) => s.param));
-    return schema;
   } catch (err) {
     setSortable(null);
     showError(err.message);
-    return { tiers: [], thresholds: [] };
   }
 }
 
@@ -100,10 +98,9 @@ async function start(who) {
   $("topbar-actions").hidden = false;
   $("whoami").textContent = `${who.name} · ${who.role}`;
   $("sign-out").addEventListener("click", signOut);
-  const { tiers, thresholds } = await discover();
-  setTiers(tiers.map((t) => t.key));
-  initTable({ tiers });
-  initFilters({ tiers });
+  await discover();
+  initTable();
+  initFilters();
   initRuns({
     canRun: canEdit,
     onError: showError,
@@ -114,7 +111,8 @@ async function start(who) {
       reloadIfOpen();
     },
   });
-  initThresholds({ canEdit, tiers, thresholds, onError: showError, onSaved: () => loadRuns().catch(() => {}) });
+  initThresholds({ canEdit, onError: showError, onSaved: () => loadRuns().catch(() => {}) });
+  if (who.role === "admin") initWebhooks({ onError: showError });
   $("period").addEventListener("change", (e) => navigate({ period: Number(e.target.value) }));
   $("sync-history").addEventListener("toggle", (e) => {
     if (e.target.open) loadRuns().catch((err) => showError(err.message));
