@@ -4,7 +4,7 @@
 import { ApiError, get, post, refuseNewRequests, request, setUnauthorizedHandler, settled } from "./api.js";
 import { forgetToday, loadCommerce, renderCommerce } from "./commerce.js";
 import { initFilters, renderCards, renderFacets, renderFilters } from "./filters.js";
-import { FILTER_KEYS, current, onStateChange, queryString, toParams, navigate } from "./state.js";
+import { FILTER_KEYS, current, onStateChange, queryString, setTiers, toParams, navigate } from "./state.js";
 import { initRuns, loadRuns, renderFreshness, stopPolling } from "./runs.js";
 import { initTable, isSortable, renderHead, renderPager, renderRows, setSortable } from "./table.js";
 import { initThresholds, reloadIfOpen } from "./thresholds.js";
@@ -79,14 +79,17 @@ async function render(state, { fromHistory = false } = {}) {
   }
 }
 
-/** The sortable columns come from the API's own table of filters and sorts. */
+/** The sortable columns, the tiers (cards, badges, Tier choices) and the thresholds' labels and help
+ *  come from the API's own tables (`/schema`), so the page never names a tier itself. */
 async function discover() {
   try {
     const schema = await get(`${LIST}/schema`);
     setSortable(schema.sorts.map((s) => s.param));
+    return schema;
   } catch (err) {
     setSortable(null);
     showError(err.message);
+    return { tiers: [], thresholds: [] };
   }
 }
 
@@ -98,9 +101,10 @@ async function start(who) {
   $("topbar-actions").hidden = false;
   $("whoami").textContent = `${who.name} · ${who.role}`;
   $("sign-out").addEventListener("click", signOut);
-  await discover();
-  initTable();
-  initFilters();
+  const { tiers, thresholds } = await discover();
+  setTiers(tiers.map((t) => t.key));
+  initTable({ tiers });
+  initFilters({ tiers });
   initRuns({
     canRun: canEdit,
     onError: showError,
@@ -111,7 +115,7 @@ async function start(who) {
       reloadIfOpen();
     },
   });
-  initThresholds({ canEdit, onError: showError, onSaved: () => loadRuns().catch(() => {}) });
+  initThresholds({ canEdit, tiers, thresholds, onError: showError, onSaved: () => loadRuns().catch(() => {}) });
   if (who.role === "admin") initWebhooks({ onError: showError });
   $("period").addEventListener("change", (e) => navigate({ period: Number(e.target.value) }));
   $("sync-history").addEventListener("toggle", (e) => {
