@@ -67,6 +67,9 @@ class FakeShopify:
     products: list[dict] = field(default_factory=list)
     orders: list[dict] = field(default_factory=list)
     shop_created: str = "2025-01-01T00:00:00Z"
+    timezone: str = "UTC"
+    """The shop's `ianaTimezone`."""
+    currency: str = "USD"
     scopes: list[str] = field(default_factory=lambda: ["read_products", "read_orders", "read_all_orders"])
     tokens: set[str] = field(default_factory=lambda: {"shpat_good"})
     client_id: str = "cid-123"
@@ -183,8 +186,8 @@ class FakeShopify:
         if "node(id:" in query and "BulkOperation" in query:
             return {"node": self.poll(int(variables["id"].rsplit("/", 1)[1]))}
         if "shop {" in query:
-            return {"shop": {"name": "Test Shop", "createdAt": self.shop_created, "currencyCode": "USD",
-                             "ianaTimezone": "UTC"},
+            return {"shop": {"name": "Test Shop", "createdAt": self.shop_created, "currencyCode": self.currency,
+                             "ianaTimezone": self.timezone},
                     "currentAppInstallation": {"accessScopes": [{"handle": s} for s in self.scopes]}}
         if "node(id:" in query and "lineItems" in query:
             order = next(o for o in self.orders if o["id"] == variables["id"])

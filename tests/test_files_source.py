@@ -685,3 +685,19 @@ def test_row_positions_stay_right_across_many_batches(tmp_path: Path, monkeypatc
         "order_lines.csv:1802: line_id 'L7' duplicates line 9 of order_lines.csv",
         "order_lines_p.parquet row 877: quantity -1 must be at least 1",
     ]
+
+
+@pytest.mark.parametrize("cut", ["after artifact_id", "after quantity, no newline at the end", "one field more"])
+def test_a_row_cut_short_or_too_long_is_refused_in_csv_files(tmp_path: Path, cut: str) -> None:
+    """Issue 12, defect 1, for the files source: pyarrow's invalid_row_handler already refuses a row
+    with fewer or more fields than the header (this test passed before the fix of the Shopify CSV
+    reader too). A cancelled line that lost its trailing fields is never read as a sale."""
+    good_products(tmp_path)
+    cancelled = "O9,L9,2024-03-03T10:00:00Z,A1,1,60.00,0,0,true,USD".split(",")
+    row = {"after artifact_id": cancelled[:4], "after quantity, no newline at the end": cancelled[:5],
+           "one field more": cancelled + ["x"]}[cut]
+    text = csv_rows(LINES_HEADER, good_line(1), good_line(2)) + ",".join(row)
+    write(tmp_path / "order_lines.csv", text if "no newline" in cut else text + "\n")
+    error = rejected(tmp_path)
+    assert [(p.file, p.line) for p in error.problems] == [("order_lines.csv", 4)]
+    assert error.problems[0].reason == f"expected 10 columns, found {len(row)}"

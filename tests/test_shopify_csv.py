@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -45,9 +46,12 @@ ORDER_HEADER = [
     "Shipping Province", "Shipping Country", "Shipping Phone", "Notes", "Note Attributes", "Cancelled at",
     "Payment Method", "Payment Reference", "Refunded Amount", "Vendor", "Outstanding Balance", "Employee",
     "Location", "Device ID", "Id", "Tags", "Risk Level", "Source", "Lineitem discount", "Tax 1 Name",
-    "Tax 1 Value", "Phone", "Receipt Number", "Duties", "Billing Province Name", "Shipping Province Name",
-    "Payment ID", "Payment Terms Name", "Next Payment Due At", "Payment References",
+    "Tax 1 Value", "Tax 2 Name", "Tax 2 Value", "Tax 3 Name", "Tax 3 Value", "Tax 4 Name", "Tax 4 Value",
+    "Tax 5 Name", "Tax 5 Value", "Phone", "Receipt Number", "Duties", "Billing Province Name",
+    "Shipping Province Name", "Payment ID", "Payment Terms Name", "Next Payment Due At", "Payment References",
 ]
+"""The header of the Orders export as the Shopify admin writes it today (the same 79 columns in public
+`orders_export_1.csv` files of real stores)."""
 
 
 def write_csv(path: Path, header: list[str], rows: list[dict[str, str]], bom: bool = True) -> Path:
@@ -324,7 +328,7 @@ def test_missing_column_and_missing_files_are_explained(ny, tmp_path):
     with pytest.raises(SourceRejected) as caught:
         make_source(ny, "shopify-csv", str(folder)).extract()
     assert [(p.file, p.line) for p in caught.value.problems] == [("orders_export_1.csv", 1)]
-    assert "missing column(s): lineitem price" in caught.value.problems[0].reason
+    assert "missing column(s): Lineitem price" in caught.value.problems[0].reason
     with pytest.raises(ConfigurationError, match="--path DIR"):
         make_source(ny, "shopify-csv")
     with pytest.raises(ConfigurationError, match="is not a folder"):
@@ -390,3 +394,202 @@ def _lines(*spec):
 ])
 def test_refunded_units_rule(status, amount, lines, want):
     assert refunded_units(status, Decimal(amount), _lines(*lines))[0] == want
+
+
+# -- issue 12: real exports, exact numbers -----------------------------------------------------
+
+def csv_line(header: list[str], row: dict[str, str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerow([row.get(h, "") for h in header])
+    return buf.getvalue()
+
+
+def test_an_orders_row_cut_short_refuses_the_file_and_writes_nothing(ny, exports):
+    """Issue 12, defect 1: a cancelled order's row cut after `Lineitem sku` lost `Cancelled at` and
+    `Refunded Amount`; read with the missing fields as empty it was a sale (+1 unit, +60.00)."""
+    pipeline.sync(ny, make_source(ny, "shopify-csv", str(exports)))
+    before = pipeline.snapshot_ids(ny)
+    cancelled = order("#1100", "2025-03-15 10:00:00 -0400", [(1, "Zip Hoodie - Limited - S", "60.00", "HOOD-S", "0.00")],
+                      status="refunded", cancelled="2025-03-15 11:00:00 -0400", refunded="60.00")[0]
+    text = (exports / "orders_export_1.csv").read_text(encoding="utf-8-sig")
+    cut = csv_line(ORDER_HEADER, cancelled).split(",")[:ORDER_HEADER.index("Lineitem sku") + 1]
+    (exports / "orders_export_1.csv").write_text(text + ",".join(cut) + "\n", encoding="utf-8-sig")
+    line = text.count("\n") + 1
+    with pytest.raises(SourceRejected) as caught:
+        pipeline.sync(ny, make_source(ny, "shopify-csv", str(exports)))
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line) == ("orders_export_1.csv", line)
+    assert f"{len(cut)} fields where the header has {len(ORDER_HEADER)}" in problem.reason
+    assert pipeline.snapshot_ids(ny) == before
+    assert pipeline.runs(ny)[0]["status"] == "failed"
+
+
+@pytest.mark.parametrize("kind", ["products", "orders"])
+@pytest.mark.parametrize("change", ["short", "long"])
+def test_a_row_with_fewer_or_more_fields_than_the_header_is_a_bad_row(ny, exports, kind, change):
+    path = exports / f"{kind}_export_1.csv"
+    header = PRODUCT_HEADER if kind == "products" else ORDER_HEADER
+    lines = path.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    row = lines[-1].rstrip("\r\n")  # a variant row / the last order's only row (no quoted newlines)
+    lines[-1] = (row.rsplit(",", 3)[0] if change == "short" else row + ",stray") + "\r\n"
+    path.write_text("".join(lines), encoding="utf-8-sig")
+    fields = len(header) - 3 if change == "short" else len(header) + 1
+    with pytest.raises(SourceRejected) as caught:
+        make_source(ny, "shopify-csv", str(exports)).extract()
+    assert [(p.file, p.line) for p in caught.value.problems] == [(path.name, len(lines))]
+    assert f"{fields} fields where the header has {len(header)}" in caught.value.problems[0].reason
+
+
+def real_order(name, created, items, *, subtotal=None, discount_code="", discount_amount="0.00", shipping="0.00",
+               status="paid", cancelled="", refunded="0.00", currency="USD"):
+    """Rows of one order laid out as the Shopify admin writes them (checked against public real
+    exports): order fields on the first row; Name, Email, Created at, the Lineitem columns, Vendor
+    and `Lineitem discount` (0.00 unless the line itself was discounted) on every row."""
+    gross = sum(Decimal(price) * qty for qty, _, price, _, _ in items)
+    rows = []
+    for i, (qty, line_name, price, sku, line_discount) in enumerate(items):
+        row = {"Name": name, "Email": "ann@example.com", "Created at": created, "Lineitem quantity": str(qty),
+               "Lineitem name": line_name, "Lineitem price": price, "Lineitem sku": sku,
+               "Lineitem requires shipping": "true", "Lineitem taxable": "true",
+               "Lineitem fulfillment status": "fulfilled", "Vendor": "Acme", "Lineitem discount": line_discount}
+        if i == 0:
+            sub = subtotal if subtotal is not None else f"{gross - Decimal(discount_amount):.2f}"
+            row.update({"Financial Status": status, "Paid at": created, "Fulfillment Status": "fulfilled",
+                        "Accepts Marketing": "no", "Currency": currency, "Subtotal": sub, "Shipping": shipping,
+                        "Taxes": "0.00", "Total": f"{Decimal(sub or gross) + Decimal(shipping):.2f}",
+                        "Discount Code": discount_code, "Discount Amount": discount_amount,
+                        "Shipping Method": "Standard", "Cancelled at": cancelled, "Payment Method": "Shopify Payments",
+                        "Refunded Amount": refunded, "Outstanding Balance": "0.00", "Id": str(6_900_000_000 + i),
+                        "Risk Level": "Low", "Source": "web", "Tax 1 Name": "State Tax 0%", "Tax 1 Value": "0.00"})
+        rows.append(row)
+    return rows
+
+
+def discounts(ny, folder, orders) -> dict[str, Decimal]:
+    write_csv(folder / "orders_export_1.csv", ORDER_HEADER, orders)
+    extract = make_source(ny, "shopify-csv", str(folder)).extract()
+    return {r["line_id"]: r["discount"] for b in extract.order_lines() for r in b.to_pylist()}
+
+
+def test_an_order_discount_code_is_shared_by_the_lines_in_proportion_to_their_subtotals(ny, exports):
+    """Issue 12, defect 2. As in a real export (#16099 of a public orders_export_1.csv): a code of 176.68
+    on six lines summing to 1568.30, every `Lineitem discount` 0.00, Subtotal 1391.62."""
+    orders = real_order("#2001", "2025-03-02 11:30:13 -0500", [
+        (1, "Classic Tee - Black / S", "20.00", "TEE-BLK-S", "0.00"),
+        (2, "Zip Hoodie - Limited - M", "60.00", "", "0.00"),
+        (3, 'Café "Latte" Mug', "12.00", "MUG-1", "0.00"),
+    ], discount_code="WELCOME10", discount_amount="17.69")
+    got = discounts(ny, exports, orders)
+    # subtotals 20, 120, 36 (176): 17.69 x 20/176 = 2.0102 -> 2.01; x 36/176 = 3.6185 -> 3.62; the hoodie the rest
+    assert got == {"#2001-1": Decimal("2.0100"), "#2001-2": Decimal("12.0600"), "#2001-3": Decimal("3.6200")}
+    assert sum(got.values()) == Decimal("17.69")
+
+
+def test_a_line_discount_is_not_counted_twice_and_shipping_discounts_stay_off_the_lines(ny, exports):
+    orders = [
+        # Discount Amount is the order's whole discount: 6.00 of it is the tee's own line discount
+        *real_order("#2002", "2025-03-02 12:00:00 -0500", [
+            (3, "Classic Tee - Black / M", "20.00", "TEE-BLK-M", "6.00"),
+            (1, 'Café "Latte" Mug', "12.00", "MUG-1", "0.00"),
+        ], discount_code="TEE3", discount_amount="6.00"),
+        # both: 6.00 on the tee, 6.60 more for the order: shared by 54 (60 - 6) and 12
+        *real_order("#2003", "2025-03-02 13:00:00 -0500", [
+            (3, "Classic Tee - Black / M", "20.00", "TEE-BLK-M", "6.00"),
+            (1, 'Café "Latte" Mug', "12.00", "MUG-1", "0.00"),
+        ], discount_code="TEE3, TENOFF", discount_amount="12.60"),
+        # a free-shipping code: 5.00 in Discount Amount, nothing off Subtotal
+        *real_order("#2004", "2025-03-02 14:00:00 -0500", [(1, 'Café "Latte" Mug', "12.00", "MUG-1", "0.00")],
+                    discount_code="FREESHIP", discount_amount="5.00", subtotal="12.00", shipping="0.00"),
+        # an export without a Subtotal value: Discount Amount alone
+        *real_order("#2005", "2025-03-02 15:00:00 -0500", [(2, 'Café "Latte" Mug', "12.00", "MUG-1", "0.00")],
+                    discount_code="TWO", discount_amount="2.00", subtotal=""),
+    ]
+    got = discounts(ny, exports, orders)
+    assert (got["#2002-1"], got["#2002-2"]) == (Decimal("6.0000"), Decimal("0.0000"))
+    assert (got["#2003-1"], got["#2003-2"]) == (Decimal("11.4000"), Decimal("1.2000"))  # 6 + 5.40; 6.60 x 12/66
+    assert got["#2004-1"] == Decimal("0.0000")
+    assert got["#2005-1"] == Decimal("2.0000")
+
+
+def test_a_refund_of_a_discounted_line_is_read_at_its_net_price(ny, exports):
+    """Shopify refunds what was paid: 60 - 10% = 54.00 is one hoodie, not 0 units and 54 of change."""
+    orders = real_order("#2006", "2025-03-02 12:00:00 -0500", [(2, "Zip Hoodie - Limited - M", "60.00", "", "0.00")],
+                        discount_code="TENOFF", discount_amount="12.00", status="partially_refunded",
+                        refunded="54.00")
+    write_csv(exports / "orders_export_1.csv", ORDER_HEADER, orders)
+    extract = make_source(ny, "shopify-csv", str(exports)).extract()
+    [line] = [r for b in extract.order_lines() for r in b.to_pylist()]
+    assert (line["refunded_quantity"], line["discount"]) == (1, Decimal("6.0000"))
+
+
+CURRENT_PRODUCT_HEADER = [
+    "Title", "URL handle", "Description", "Vendor", "Product category", "Type", "Tags", "Published on online store",
+    "Status", "SKU", "Barcode", "Option1 name", "Option1 value", "Option1 Linked To", "Option2 name",
+    "Option2 value", "Option2 Linked To", "Option3 name", "Option3 value", "Option3 Linked To", "Price",
+    "Compare-at price", "Cost per item", "Charge tax", "Tax code", "Unit price total measure",
+    "Unit price total measure unit", "Unit price base measure", "Unit price base measure unit", "Inventory tracker",
+    "Inventory quantity", "Continue selling when out of stock", "Weight value (grams)", "Weight unit for display",
+    "Requires shipping", "Fulfillment service", "Product image URL", "Image position", "Image alt text",
+    "Variant image URL", "Gift card", "SEO title", "SEO description",
+]
+"""The columns of Shopify's current product CSV template (help centre, "Using CSV files")."""
+
+
+def test_the_current_product_csv_template_is_read_like_the_export(ny, exports):
+    """Issue 12, defect 4: `URL handle`, `SKU`, `Published on online store` are the current names."""
+    renamed = {"Handle": "URL handle", "Variant SKU": "SKU", "Published": "Published on online store",
+               "Body (HTML)": "Description", "Option1 Name": "Option1 name", "Option1 Value": "Option1 value",
+               "Variant Price": "Price", "Image Src": "Product image URL", "Product Category": "Product category"}
+    current = [{renamed.get(k, k): v for k, v in r.items() if renamed.get(k, k) in CURRENT_PRODUCT_HEADER}
+               for r in PRODUCTS]
+    old = make_source(ny, "shopify-csv", str(exports)).extract()
+    write_csv(exports / "products_export_1.csv", CURRENT_PRODUCT_HEADER, current)
+    new = make_source(ny, "shopify-csv", str(exports)).extract()
+    assert new.products.to_pylist() == old.products.to_pylist()
+    assert [b.to_pylist() for b in new.order_lines()] == [b.to_pylist() for b in old.order_lines()]
+
+
+@pytest.mark.parametrize("missing, named", [
+    (("Handle",), "Handle (URL handle in the current template)"),
+    (("Handle", "Title"), "Handle (URL handle in the current template), Title"),
+])
+def test_a_products_csv_without_a_required_column_names_the_file_and_the_column(ny, exports, missing, named):
+    """Issue 12, defect 5: it was "no Shopify products export in DIR"."""
+    write_csv(exports / "products_export_1.csv", [h for h in PRODUCT_HEADER if h not in missing],
+              [{k: v for k, v in r.items() if k not in missing} for r in PRODUCTS])
+    with pytest.raises(SourceRejected) as caught:
+        make_source(ny, "shopify-csv", str(exports)).extract()
+    assert [(p.file, p.line) for p in caught.value.problems] == [("products_export_1.csv", 1)]
+    assert f"missing column(s): {named}" in caught.value.problems[0].reason
+    assert "products export" in caught.value.problems[0].reason
+
+
+def test_an_orders_csv_without_a_required_column_names_the_file_and_the_column(ny, exports):
+    header = [h for h in ORDER_HEADER if h not in ("Lineitem quantity", "Created at")]
+    write_csv(exports / "orders_export_1.csv", header, [{k: v for k, v in r.items() if k in header} for r in ORDERS])
+    with pytest.raises(SourceRejected) as caught:
+        make_source(ny, "shopify-csv", str(exports)).extract()
+    assert [(p.file, p.line) for p in caught.value.problems] == [("orders_export_1.csv", 1)]
+    assert "missing column(s): Created at, Lineitem quantity" in caught.value.problems[0].reason
+
+
+def test_other_csv_files_are_still_ignored(ny, exports):
+    write_csv(exports / "customers_export.csv", ["First Name", "Last Name", "Email", "Company", "Tags", "Note"],
+              [{"First Name": "Ann", "Tags": "vip"}])
+    write_csv(exports / "notes.csv", ["Title", "Text"], [{"Title": "x", "Text": "y"}])
+    assert make_source(ny, "shopify-csv", str(exports)).extract().products.num_rows == 6
+
+
+@pytest.mark.parametrize("column, value, reason", [
+    ("Lineitem price", "123456789012345.00", "Lineitem price: '123456789012345.00' is too big"),
+    ("Discount Amount", "99999999999999999", "Discount amount: '99999999999999999' is too big"),
+])
+def test_amounts_beyond_the_stored_precision_are_refused(ny, exports, column, value, reason):
+    orders = real_order("#2007", "2025-03-02 12:00:00 -0500", [(1, 'Café "Latte" Mug', "12.00", "MUG-1", "0.00")],
+                        subtotal="12.00")
+    orders[0][column] = value
+    write_csv(exports / "orders_export_1.csv", ORDER_HEADER, orders)
+    with pytest.raises(SourceRejected) as caught:
+        make_source(ny, "shopify-csv", str(exports)).extract()
+    [problem] = caught.value.problems
+    assert (problem.file, problem.line) == ("orders_export_1.csv", 2) and reason in problem.reason

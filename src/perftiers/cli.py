@@ -114,6 +114,8 @@ def _print_record(record: dict, output: Output) -> None:
     summary = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items())
     out.print(f"{record['kind']} {record['status']} in {record['duration_ms'] / 1000:.1f}s "
               f"(run {record['run_id']}): {summary}", highlight=False)
+    for warning in record.get("warnings") or ():
+        out.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 @app.command()

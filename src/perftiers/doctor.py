@@ -13,6 +13,8 @@ schema is created the way `serve` creates it, and probe objects are deleted agai
     object store  write, read and delete a probe object (telemetry lives here)
     lock          the pipeline lock: free, held (by which run, until when) or left by a crash
     clock         this machine's clock against the database server's
+    timezone      (with a Shopify shop configured) the store timezone against the shop's: asked of
+                  Shopify, else as the last Shopify sync recorded it; a configured one that differs warns
 
 Each check has a time limit, so an unreachable server gives a `fail`, not a hang.
 """
@@ -368,6 +370,43 @@ def check_clock(ctx: _Context) -> Check:
     return Check("clock", OK, detail)
 
 
+def check_timezone(ctx: _Context) -> Check:
+    from perftiers.errors import PerftiersError
+    from perftiers.sources.shopify.client import shop_url
+    from perftiers.sources.shopify.source import ask_timezone, recorded_timezone
+
+    s = ctx.settings
+    try:
+        shop = shop_url(s.shopify_shop or "")
+    except PerftiersError as exc:
+        return Check("timezone", WARN, f"store timezone {s.timezone}; {exc}", "Fix shopify_shop.")
+    shop_tz, seen, unanswered = None, "Shopify says", None
+    if s.shopify_access_token is not None or (s.shopify_client_id and s.shopify_client_secret):
+        try:
+            shop_tz = ask_timezone(s, timeout=min(10.0, TIME_LIMIT_SECONDS / 3))
+        except Exception as exc:  # this check is about the timezone: Shopify's own failures are the sync's
+            unanswered = _first_line(exc)
+    if shop_tz is None and ctx.schema_ok:
+        shop_tz, seen = recorded_timezone(s, shop), "as the last Shopify sync saw it"
+    asked = f"; Shopify did not answer now ({unanswered})" if unanswered else ""
+    if shop_tz is None:
+        return Check("timezone", WARN if unanswered else SKIP,
+                     f"store timezone {s.timezone}; the shop's is not known yet{asked}",
+                     "Check the Shopify settings (see docs/shopify.md); the first sync reads the shop's timezone."
+                     if unanswered else None)
+    if s.timezone == shop_tz:
+        return Check("timezone", OK, f"store timezone {s.timezone}, the shop's ({seen}){asked}")
+    if not s.timezone_configured:
+        return Check("timezone", OK, f"the shop's timezone is {shop_tz} ({seen}) and the timezone setting is not "
+                     f"set: the next sync makes {shop_tz} the store timezone (until then days are cut at midnight "
+                     f"{s.timezone}){asked}")
+    return Check("timezone", WARN,
+                 f"the timezone setting is {s.timezone} but the shop's timezone is {shop_tz} ({seen}): days, sales "
+                 f"windows and launch days are cut at midnight {s.timezone}, not at the shop's{asked}",
+                 f'Remove the timezone setting to use the shop\'s, or set timezone = "{shop_tz}" '
+                 "(PERFTIERS_TIMEZONE or perftiers.toml); then run a refresh.")
+
+
 CHECKS: tuple[tuple[str, Callable[[_Context], Check]], ...] = (
     ("deployment", check_deployment),
     ("metadata DB", check_metadata_db),
@@ -405,7 +444,8 @@ def run(settings: Settings, *, time_limit: float = TIME_LIMIT_SECONDS,
     """Run every check in order; `progress` sees each result as it comes."""
     ctx = _Context(settings)
     report = Report()
-    for name, fn in CHECKS:
+    checks = CHECKS + ((("timezone", check_timezone),) if settings.shopify_shop else ())
+    for name, fn in checks:
         check = _limited(name, fn, ctx, time_limit)
         report.checks.append(check)
         if progress is not None:

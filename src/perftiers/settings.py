@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     """Data folder: catalog, warehouse, metadata DB and telemetry live here by default."""
 
     timezone: str = "UTC"
-    """Store timezone (IANA name). Days, windows and the default reference date use it."""
+    """Store timezone (IANA name). Days, windows and the default reference date use it. Not set:
+    UTC, except that a `shopify` sync adopts the shop's timezone (and saves it in perftiers.toml)."""
 
     currency: str = "USD"
     """Store currency, used for order lines that name none."""
@@ -169,6 +170,11 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def timezone_configured(self) -> bool:
+        """Whether `timezone` was given (argument, environment, perftiers.toml), not defaulted."""
+        return "timezone" in self.model_fields_set
 
 
 def _config_file(init_values: dict[str, Any]) -> Path | None:

@@ -61,7 +61,10 @@ def sync_store(ctx: RunContext, source: Source) -> dict[str, Any]:
         for ident, written in ((catalog.PRODUCTS, "products_written"), (catalog.ORDER_LINES, "order_lines_written")):
             if counts[written]:
                 maintenance.maintain(settings, ident)
-    return {"counts": counts, "source": source.name}
+    result: dict[str, Any] = {"counts": counts, "source": source.name}
+    if extract.warnings:
+        result["warnings"] = list(extract.warnings)
+    return result
 
 
 def _reject_duplicates(con: duckdb.DuckDBPyConnection, extract_name: str) -> None:

@@ -57,6 +57,8 @@ class StoreExtract:
     on_committed: Callable[[], None] | None = None
     """Called by the sync once every row of this extract is committed (incremental sources move
     their saved position here, never earlier)."""
+    warnings: list[str] = field(default_factory=list)
+    """Things the user should act on that do not stop the sync; the run record lists them."""
 
 
 class Source(Protocol):

@@ -2,12 +2,18 @@
 
 In:  a local folder with Shopify's CSV exports (Products > Export and Orders > Export; e.g.
      `products_export_1.csv`, `orders_export_1.csv`). Any file names: each `.csv` file is
-     recognised by its header (products: `Handle` + `Title`; orders: `Name` + `Lineitem quantity`),
-     several files of a kind are read together, other CSV files are ignored.
+     recognised by its header, several files of a kind are read together, other CSV files
+     (customers, inventory, notes) are ignored. Orders: any `Lineitem ...` column, or `Name` +
+     `Financial Status`. Products: `Handle` / `URL handle`, or `Title` with two more product
+     columns (`Vendor`, `Type`, `Tags`, `Status`, `Variant SKU` / `SKU`, ...). A file recognised
+     as an export that lacks a required column is refused at `file:1`, naming the column(s).
 Out: canonical products (every product) and order lines (every line item) for the sync.
 
 Products export: one row per variant, product fields (Title, Vendor, Type, Tags, Published,
 Status) only on a product's first row; `Variant SKU` on every variant row; image-only rows too.
+Both the export's column names and those of Shopify's current product CSV template are read:
+`Handle` or `URL handle`, `Variant SKU` or `SKU`, `Published` or `Published on online store`
+(Title, Vendor, Type, Tags, Status are the same in both).
 * artifact_id = Handle; product_name = Title; product_type = Type; tags = Tags split on commas.
 * is_active = Status `active` or `unlisted` (draft, archived: false); exports without a Status
   value fall back to Published (TRUE/FALSE; empty means true). launched_at is empty (the export
@@ -17,16 +23,28 @@ Orders export: one row per line item, order fields only on an order's first row.
 * order_id = Name (`#1001`); line_id = Name + `-` + the line's position in the order (`#1001-2`).
 * ordered_at = Created at (`2025-03-04 10:22:11 -0500`; an ISO form is accepted too; a time
   without an offset is read in the store timezone).
-* quantity = Lineitem quantity; unit_price = Lineitem price; discount = Lineitem discount
-  (sign ignored) pro-rated to the units kept; currency = Currency, else the store currency.
+* quantity = Lineitem quantity; unit_price = Lineitem price; currency = Currency, else the store
+  currency.
+* discount = the line's Lineitem discount (sign ignored) plus its share of the order's discount,
+  pro-rated to the units kept. In real exports `Lineitem discount` is 0.00 even when a discount
+  code applies: the code's value is only in the order's `Discount Amount` (first row), which is
+  the order's whole discount, line discounts included (`Subtotal` = sum of quantity x price -
+  Discount Amount). So the order-level part is D = Discount Amount - the sum of the order's
+  Lineitem discounts; when `Subtotal` is given, Discount Amount is first capped at
+  sum(quantity x price) - Subtotal, the part that went to products (a free-shipping code adds
+  to Discount Amount but not to Subtotal). D > 0 is shared by the lines in proportion to their
+  subtotals (quantity x price, less the line's own Lineitem discount): each line but the largest
+  gets its share rounded to the cent, the largest (the first of equals) gets the rest, so the
+  shares add up to D exactly. Never more than a line's subtotal; a Lineitem discount is never
+  counted twice.
 * cancelled = Cancelled at is set, or Financial Status `voided` (the payment never happened).
 * refunded_quantity (the export has no per-line refund column), in this order:
   Financial Status `refunded` -> every unit of every line. Otherwise a Refunded Amount R > 0 is
   turned into whole units: if R is k times one line's net unit price (price - discount/quantity,
-  to the cent, k <= its quantity), that line gets k; else lines take units greedily from the
-  highest net unit price down, each floor(remaining R / unit price) capped at its quantity. What
-  is left (shipping, taxes, partial amounts) is not units. Orders handled this way are counted in
-  `counts["refunds_estimated_orders"]`.
+  the order-level share included, to the cent, k <= its quantity), that line gets k; else lines
+  take units greedily from the highest net unit price down, each floor(remaining R / unit price)
+  capped at its quantity. What is left (shipping, taxes, partial amounts) is not units. Orders
+  handled this way are counted in `counts["refunds_estimated_orders"]`.
 * A line item is mapped to a product by `Lineitem sku` (a SKU of exactly one product), else by the
   product title in `Lineitem name` (`<title>` or `<title> - <variant title>`; the longest title
   that fits, case-insensitive, unique). Lines that map to nothing are reported, not written (see
@@ -34,9 +52,14 @@ Orders export: one row per line item, order fields only on an order's first row.
 * Amounts may carry currency formatting: `$1,234.50`, `€12,00`, `1.234,50 €`, `CHF 1'234.50`,
   `(5.00)` or `-$5.00` for negatives. A lone comma followed by exactly three digits is a
   thousands separator (`1,234` = 1234), otherwise a decimal comma (`12,5` = 12.5).
+* Precision: amounts are read as exact decimals and stored with 4 decimal places (MONEY,
+  decimal(18, 4): more places are rounded half to even); an amount of 10^14 or more is refused.
+  Shares of an order's discount are whole cents.
 
 Problems are reported like the files source: the file name, the physical line (header = line 1)
-and the reason; with any problem `extract()` raises `SourceRejected` and nothing is written.
+and the reason; with any problem `extract()` raises `SourceRejected` and nothing is written. A
+row with fewer or more fields than the header (a file cut short or mangled) is such a problem:
+its missing values are never read as empty.
 """
 
 from __future__ import annotations
@@ -46,7 +69,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -58,16 +81,27 @@ from perftiers.sources.shopify.mapping import (
     LineBatches,
     Unmapped,
     is_active_status,
+    check_money,
     kept_discount,
     money,
     products_table,
 )
 
 MAX_PROBLEMS = 100
-PRODUCT_KEYS = ("handle", "title")
-ORDER_KEYS = ("name", "lineitem quantity")
-ORDER_REQUIRED = ("name", "created at", "lineitem quantity", "lineitem name", "lineitem price")
-ORDER_FIELDS = ("created at", "cancelled at", "financial status", "currency", "refunded amount")
+WHOLE_CENT = Decimal("0.01")
+PRODUCT_ALIASES = {"url handle": "handle", "sku": "variant sku", "published on online store": "published"}
+"""Column names of Shopify's current product CSV template -> the export's names, which the reader uses."""
+PRODUCT_REQUIRED = {"handle": "Handle (URL handle in the current template)", "title": "Title"}
+PRODUCT_HINTS = frozenset({
+    "body (html)", "description", "vendor", "product category", "type", "tags", "published", "status",
+    "option1 name", "option1 value", "variant sku", "variant price", "price", "compare-at price",
+    "variant inventory qty", "inventory quantity", "image src", "product image url", "gift card", "seo title",
+})
+"""Columns of a products export / template; with `Title` and two of these a file is a products file."""
+ORDER_REQUIRED = {"name": "Name", "created at": "Created at", "lineitem quantity": "Lineitem quantity",
+                  "lineitem name": "Lineitem name", "lineitem price": "Lineitem price"}
+ORDER_FIELDS = ("created at", "cancelled at", "financial status", "currency", "refunded amount", "discount amount",
+                "subtotal")
 
 
 # -- value parsing --------------------------------------------------------------------------
@@ -99,6 +133,13 @@ def parse_amount(text: str) -> Decimal:
         raise ValueError(f"{text.strip()!r} is not an amount")
     value = Decimal(s)
     return -value if negative else value
+
+
+def parse_money(text: str) -> Decimal:
+    """`parse_amount`, refused when it does not fit the stored MONEY type."""
+    value = parse_amount(text)
+    check_money(value, text.strip())
+    return value
 
 
 def parse_timestamp(text: str, tz: tzinfo) -> datetime:
@@ -158,8 +199,11 @@ class _Csv:
     text: str
     header: list[str]
 
-    def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
-        """(first physical line, {lower-cased column: value}) per data row."""
+    def rows(self, problems: "_Problems") -> Iterator[tuple[int, dict[str, str], bool]]:
+        """(first physical line, {lower-cased column: value}, whole) per data row. A row with fewer
+        or more fields than the header is reported and comes with `whole` False and only the
+        values it has: a reader may use them to tell which product or order it belonged to, never
+        as data."""
         reader = csv.reader(io.StringIO(self.text, newline=""))
         next(reader, None)
         keys = self.header
@@ -168,7 +212,12 @@ class _Csv:
             start, last = last + 1, reader.line_num
             if not any(v.strip() for v in values):
                 continue
-            yield start, {k: (values[i] if i < len(values) else "") for i, k in enumerate(keys)}
+            if len(values) != len(keys):
+                problems.add(self.name, start, f"the row has {len(values)} fields where the header has {len(keys)} "
+                             "(a file cut short or edited by hand?): export it again from Shopify")
+                yield start, dict(zip(keys, values)), False
+                continue
+            yield start, dict(zip(keys, values)), True
 
 
 def _read_folder(folder: Path, problems: _Problems) -> tuple[list[_Csv], list[_Csv]]:
@@ -183,12 +232,34 @@ def _read_folder(folder: Path, problems: _Problems) -> tuple[list[_Csv], list[_C
             problems.add(path.name, 0, f"not UTF-8 text ({exc.reason} at byte {exc.start}); export again from Shopify")
             continue
         header = [h.strip().lower() for h in next(csv.reader(io.StringIO(text, newline="")), [])]
+        kind = _kind(header)
+        if kind == "products":
+            header = [PRODUCT_ALIASES[h] if h in PRODUCT_ALIASES and PRODUCT_ALIASES[h] not in header else h
+                      for h in header]
+        required = PRODUCT_REQUIRED if kind == "products" else ORDER_REQUIRED
+        missing = [shown for key, shown in required.items() if key not in header]
+        if kind and missing:
+            problems.add(path.name, 1, f"missing column(s): {', '.join(missing)} (the file looks like a Shopify "
+                         f"{kind} export; export it again from Shopify, or add the column)")
+            continue
         found = _Csv(path.name, text, header)
-        if all(k in header for k in PRODUCT_KEYS):
+        if kind == "products":
             products.append(found)
-        elif all(k in header for k in ORDER_KEYS):
+        elif kind == "orders":
             orders.append(found)
     return products, orders
+
+
+def _kind(header: list[str]) -> str | None:
+    """'orders' or 'products' when the header looks like that Shopify export (or the products
+    template), even with a required column missing; None for any other CSV file."""
+    columns = set(header)
+    if any(c.startswith("lineitem ") for c in columns) or {"name", "financial status"} <= columns:
+        return "orders"
+    if columns & {"handle", "url handle"} or ("title" in columns and len(columns & PRODUCT_HINTS) >= 2) \
+            or len(columns & {"body (html)", "variant sku", "variant price", "option1 value", "image src"}) >= 3:
+        return "products"
+    return None
 
 
 # -- products -------------------------------------------------------------------------------
@@ -216,9 +287,13 @@ def _read_products(files: list[_Csv], problems: _Problems) -> _Catalog:
     cat = _Catalog()
     first_seen: dict[str, tuple[str, int]] = {}
     defined_at: dict[str, tuple[str, int]] = {}
+    broken: set[str] = set()
     for f in files:
-        for line, row in f.rows():
+        for line, row, whole in f.rows(problems):
             handle = row.get("handle", "").strip()
+            if not whole:  # reported; only keeps its product from a second, misleading problem
+                broken.add(handle)
+                continue
             if not handle:
                 problems.add(f.name, line, "Handle is empty")
                 continue
@@ -239,7 +314,7 @@ def _read_products(files: list[_Csv], problems: _Problems) -> _Catalog:
             if sku:
                 cat.sku_owners.setdefault(sku, set()).add(handle)
     for handle, (name, line) in first_seen.items():
-        if handle not in defined_at:
+        if handle not in defined_at and handle not in broken:
             problems.add(name, line, f"product {handle!r} has no row with a Title (its first row carries the product)")
     return cat
 
@@ -286,6 +361,8 @@ class _Order:
     """Order-level column -> (first non-empty value, its line)."""
     lines: list[_Line] = field(default_factory=list)
     bad: bool = False
+    malformed: bool = False
+    """A row of the order has the wrong number of fields (reported): nothing else is checked."""
 
 
 def refunded_units(financial_status: str, refunded_amount: Decimal, lines: list[_Line]) -> tuple[list[int], bool]:
@@ -312,6 +389,25 @@ def refunded_units(financial_status: str, refunded_amount: Decimal, lines: list[
     return result, True
 
 
+def order_discount_shares(discount_amount: Decimal, subtotal: Decimal | None, lines: list[_Line]) -> list[Decimal]:
+    """Each line's share of the order-level discount (the rule in the module docstring)."""
+    bases = [max(Decimal(0), ln.price * ln.quantity - ln.discount) for ln in lines]
+    shares = [Decimal(0)] * len(lines)
+    total = discount_amount
+    if subtotal is not None:
+        total = min(total, max(Decimal(0), sum(ln.price * ln.quantity for ln in lines) - subtotal))
+    rest = min(total - sum(ln.discount for ln in lines), sum(bases, Decimal(0)))
+    if rest <= 0:
+        return shares
+    whole = sum(bases, Decimal(0))
+    largest = max(range(len(lines)), key=lambda i: (bases[i], -i))
+    for i, base in enumerate(bases):
+        if i != largest:
+            shares[i] = (rest * base / whole).quantize(WHOLE_CENT, ROUND_HALF_UP)
+    shares[largest] = rest - sum(shares, Decimal(0))
+    return shares
+
+
 class _OrderReader:
     def __init__(self, catalog: _Catalog, settings: Settings, problems: _Problems):
         self.catalog, self.settings, self.problems = catalog, settings, problems
@@ -323,13 +419,15 @@ class _OrderReader:
 
     def read(self, files: list[_Csv]) -> None:
         for f in files:
-            missing = [c for c in ORDER_REQUIRED if c not in f.header]
-            if missing:
-                self.problems.add(f.name, 1, f"missing column(s): {', '.join(missing)} (is this an orders export?)")
-                continue
             order: _Order | None = None
-            for line, row in f.rows():
-                name = row["name"].strip()
+            for line, row, whole in f.rows(self.problems):
+                name = row.get("name", "").strip()
+                if not whole and (not name or order is None or order.name != name):
+                    # the order it belonged to is unknown, or a new one: report only the row
+                    if order is not None:
+                        self.finish(order)
+                    order = _Order(name, f.name, line, malformed=True) if name else None
+                    continue
                 if not name:
                     self.problems.add(f.name, line, "Name (the order number) is empty")
                     continue
@@ -340,6 +438,9 @@ class _OrderReader:
                         self.problems.add(f.name, line, f"rows of order {name} are not together (also at {self.seen[name]})")
                     self.seen[name] = f"{f.name}:{line}"
                     order = _Order(name, f.name, line)
+                if not whole:
+                    order.malformed = True
+                    continue
                 self.add_row(order, line, row)
             if order is not None:
                 self.finish(order)
@@ -354,14 +455,14 @@ class _OrderReader:
                 order.fields[key] = (value, line)
         reasons = []
         parsed: dict[str, Any] = {}
-        for key, parse in (("lineitem quantity", parse_quantity), ("lineitem price", parse_amount)):
+        for key, parse in (("lineitem quantity", parse_quantity), ("lineitem price", parse_money)):
             try:
                 parsed[key] = parse(row[key])
             except ValueError as exc:
                 reasons.append(f"{key.capitalize()}: {exc}")
         discount_text = row.get("lineitem discount", "").strip()
         try:
-            parsed["discount"] = abs(parse_amount(discount_text)) if discount_text else Decimal(0)
+            parsed["discount"] = abs(parse_money(discount_text)) if discount_text else Decimal(0)
         except ValueError as exc:
             reasons.append(f"Lineitem discount: {exc}")
         if parsed.get("lineitem price", 0) < 0:
@@ -383,13 +484,19 @@ class _OrderReader:
             return None
 
     def finish(self, order: _Order) -> None:
+        if order.malformed:
+            return
         tz = self.settings.tz
         ordered_at = self.order_field(order, "created at", lambda v: parse_timestamp(v, tz))
         cancelled_at = self.order_field(order, "cancelled at", lambda v: parse_timestamp(v, tz) if v else None)
-        refunded_amount = self.order_field(order, "refunded amount", lambda v: abs(parse_amount(v)) if v else Decimal(0))
+        refunded_amount = self.order_field(order, "refunded amount", lambda v: abs(parse_money(v)) if v else Decimal(0))
+        discount_amount = self.order_field(order, "discount amount", lambda v: abs(parse_money(v)) if v else Decimal(0))
+        subtotal = self.order_field(order, "subtotal", lambda v: parse_money(v) if v else None)
         currency = self.order_field(order, "currency", _currency) or self.settings.currency
         if order.bad:
             return
+        for ln, share in zip(order.lines, order_discount_shares(discount_amount, subtotal, order.lines)):
+            ln.discount += share
         status = order.fields.get("financial status", ("", 0))[0].lower()
         refunded, estimated = refunded_units(status, refunded_amount, order.lines)
         self.estimated += estimated

@@ -5,6 +5,8 @@ Decisions (docs/shopify.md explains them to users):
 * `artifact_id` is the product handle, so the CSV exports and the API name products alike.
 * `is_active`: status ACTIVE or UNLISTED (still for sale through a direct link) is active;
   DRAFT and ARCHIVED are not.
+* Amounts: exact decimals, stored with 4 decimal places (`money`, rounded half to even); 10^14 or
+  more does not fit the stored type and is refused (`check_money`).
 * `discount`: the line's discount pro-rated to the units kept (`quantity - refunded_quantity`): a
   refunded unit takes its share of the discount with it, so a fully refunded line nets 0 instead
   of minus its discount.
@@ -29,6 +31,7 @@ log = logging.getLogger("perftiers.sources.shopify")
 STATUSES = ("ACTIVE", "DRAFT", "ARCHIVED", "UNLISTED")
 ACTIVE_STATUSES = frozenset({"ACTIVE", "UNLISTED"})
 CENT = Decimal("0.0001")
+MAX_MONEY = Decimal(10) ** 14
 MAX_EXAMPLES = 10
 
 
@@ -39,6 +42,13 @@ def is_active_status(status: str) -> bool:
 def money(value: Decimal) -> Decimal:
     """Rounded to the 4 places of the canonical MONEY type."""
     return value.quantize(CENT)
+
+
+def check_money(value: Decimal, text: str) -> None:
+    """ValueError when `value` does not fit MONEY, decimal(18, 4): 14 digits before the point."""
+    if not value.is_finite() or abs(value) >= MAX_MONEY:
+        raise ValueError(f"{text!r} is too big (amounts are stored with 4 decimal places and at most 14 digits "
+                         "before the decimal point)")
 
 
 def kept_discount(discount: Decimal, quantity: int, refunded_quantity: int) -> Decimal:

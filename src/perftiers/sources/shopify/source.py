@@ -25,26 +25,44 @@ Order lines (canonical columns <- Shopify):
   currency <- the shop-money currency.
 Products: artifact_id <- `handle`; product_name <- `title`; product_type <- `productType`;
   vendor; tags; is_active <- `status` ACTIVE or UNLISTED; launched_at <- `publishedAt`.
+
+The shop's timezone (`shop.ianaTimezone`) is the store timezone when the `timezone` setting is
+not configured: once the sync has committed, it is set on the settings of this process (a refresh
+that follows uses it) and saved in the data folder's perftiers.toml (every later process uses it;
+not when PERFTIERS_CONFIG names another file: then the run says so in its `warnings`). A
+configured timezone is kept; when it differs from the shop's the run record gets a warning (the
+CLI prints it) and `perftiers doctor` warns too. Each saved position records the timezone the
+shop had (`{"shop", "until", "timezone"}`), which the doctor falls back on.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable, Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
 from perftiers.errors import ConfigurationError
 from perftiers.metadata import artifacts
 from perftiers.metadata.db import engine_for
-from perftiers.settings import Settings
+from perftiers.settings import Settings, remember
 from perftiers.sources.base import StoreExtract
 from perftiers.sources.shopify.client import AdminClient, ShopifyAccessDenied, ShopifyError, shop_url
 from perftiers.sources.shopify.fetch import Fetcher, iso
-from perftiers.sources.shopify.mapping import LineBatches, Unmapped, is_active_status, kept_discount, money, products_table
+from perftiers.sources.shopify.mapping import (
+    LineBatches,
+    Unmapped,
+    check_money,
+    is_active_status,
+    kept_discount,
+    money,
+    products_table,
+)
 
 log = logging.getLogger("perftiers.sources.shopify")
 
@@ -55,6 +73,7 @@ SHOP_QUERY = """query ShopInfo {
   shop { name createdAt currencyCode ianaTimezone }
   currentAppInstallation { accessScopes { handle } }
 }"""
+TIMEZONE_QUERY = "query ShopTimezone { shop { ianaTimezone } }"
 
 
 def parse_ts(value: str | None) -> datetime | None:
@@ -84,9 +103,78 @@ def saved_position(settings: Settings, shop: str) -> datetime | None:
     return None
 
 
+def recorded_timezone(settings: Settings, shop: str) -> str | None:
+    """The shop's timezone as the last sync that saw one recorded it."""
+    engine = engine_for(settings.resolved_database_url)
+    for art in artifacts.history(engine, CURSOR_KIND):
+        if art.body.get("shop") == shop and art.body.get("timezone"):
+            return str(art.body["timezone"])
+    return None
+
+
+def shop_timezone(info: dict[str, Any]) -> str | None:
+    """`shop.ianaTimezone` of a shop query's answer, when this machine knows the zone."""
+    name = (info.get("shop") or {}).get("ianaTimezone")
+    if not name:
+        return None
+    try:
+        ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("Shopify names the shop's timezone %r, which this machine does not know; ignored", name)
+        return None
+    return str(name)
+
+
+def timezone_mismatch(settings: Settings, shop_tz: str | None, shop: str) -> str | None:
+    """The warning for a configured timezone that is not the shop's, else None."""
+    if not shop_tz or not settings.timezone_configured or settings.timezone == shop_tz:
+        return None
+    return (f"the shop {shop.split('://')[-1]} is in {shop_tz} but the timezone setting is {settings.timezone}: days, "
+            f"sales windows and launch days are cut at midnight {settings.timezone}, not at the shop's midnight. "
+            f'Remove the timezone setting to use the shop\'s, or set timezone = "{shop_tz}".')
+
+
+def adopt_timezone(settings: Settings, shop_tz: str) -> str | None:
+    """Make the shop's timezone the store timezone: in this process, and saved in the data folder's
+    perftiers.toml for later ones. Returns the file written (None when PERFTIERS_CONFIG names the
+    settings file: it is the user's, and not edited)."""
+    settings.timezone = shop_tz
+    if os.environ.get("PERFTIERS_CONFIG"):
+        return None
+    try:
+        path = remember(settings, {"timezone": shop_tz})
+    except OSError as exc:  # the rows are committed: a read-only data folder must not fail the sync now
+        log.warning("could not save timezone = %r in the data folder's perftiers.toml (%s); set it there", shop_tz, exc)
+        return None
+    return str(path) if path else None
+
+
+def ask_timezone(settings: Settings, *, timeout: float = 10.0) -> str | None:
+    """The shop's timezone, asked once (no retries); raises what the client raises."""
+    client = admin_client(settings, shop_url(settings.shopify_shop or ""), sleep=lambda _: None, max_retries=0,
+                          timeout=timeout)
+    try:
+        return shop_timezone(client.graphql(TIMEZONE_QUERY))
+    finally:
+        client.close()
+
+
+def admin_client(settings: Settings, shop: str, **options: Any) -> AdminClient:
+    s = settings
+    token = None if s.shopify_client_id and s.shopify_client_secret else s.shopify_access_token
+    return AdminClient(shop, s.shopify_api_version, access_token=token, client_id=s.shopify_client_id,
+                       client_secret=s.shopify_client_secret, **options)
+
+
 def _amount(money_bag: dict[str, Any] | None) -> tuple[Decimal, str | None]:
     shop_money = (money_bag or {}).get("shopMoney") or {}
-    return Decimal(str(shop_money.get("amount") or "0")), shop_money.get("currencyCode")
+    text = str(shop_money.get("amount") or "0")
+    try:
+        value = Decimal(text)
+        check_money(value, text)
+    except (ArithmeticError, ValueError) as exc:
+        raise ShopifyError(f"Shopify sent an amount perftiers cannot store: {exc}") from None
+    return value, shop_money.get("currencyCode")
 
 
 class _Orders:
@@ -181,10 +269,7 @@ class ShopifySource:
         return cls(settings)
 
     def _client(self) -> AdminClient:
-        s = self.settings
-        token = None if s.shopify_client_id and s.shopify_client_secret else s.shopify_access_token
-        return AdminClient(self.shop, s.shopify_api_version, access_token=token, client_id=s.shopify_client_id,
-                           client_secret=s.shopify_client_secret, sleep=self.sleep)
+        return admin_client(self.settings, self.shop, sleep=self.sleep)
 
     def extract(self) -> StoreExtract:
         client = self._client()
@@ -205,8 +290,18 @@ class ShopifySource:
             client.close()
             raise
         order_windows = windows(since or shop_created or until, until, self.window, open_start=since is None)
+        shop_tz = shop_timezone(info)
+        adopt = shop_tz if shop_tz and not self.settings.timezone_configured and shop_tz != self.settings.timezone \
+            else None
         counts: dict[str, Any] = {"shopify_since": iso(since) if since else None, "shopify_until": iso(until),
-                                  "shopify_order_windows": len(order_windows)}
+                                  "shopify_order_windows": len(order_windows), "shopify_timezone": shop_tz,
+                                  "store_timezone": adopt or self.settings.timezone}
+        warnings = [w for w in [timezone_mismatch(self.settings, shop_tz, self.shop)] if w]
+        if adopt and os.environ.get("PERFTIERS_CONFIG"):
+            warnings.append(f"the timezone setting is not configured, so this run uses the shop's, {adopt}; add "
+                            f'timezone = "{adopt}" to {os.environ["PERFTIERS_CONFIG"]} so that every run does')
+        for warning in warnings:
+            log.warning("Shopify: %s", warning)
         done: dict[str, datetime | None] = {"until": None}
         currency = (info.get("shop") or {}).get("currencyCode") or self.settings.currency
 
@@ -233,17 +328,22 @@ class ShopifySource:
                 client.close()
 
         def on_committed() -> None:
+            if adopt:
+                saved = adopt_timezone(self.settings, adopt)
+                log.info("the shop's timezone %s is the store timezone from now on%s", adopt,
+                         f" (saved in {saved})" if saved else "")
             if done["until"] is None:
                 return
             engine = engine_for(self.settings.resolved_database_url)
-            artifacts.append(engine, CURSOR_KIND, {"shop": self.shop, "until": iso(done["until"])},
-                             created_by="shopify sync")
+            position = {"shop": self.shop, "until": iso(done["until"]), "timezone": shop_tz}
+            artifacts.append(engine, CURSOR_KIND, position, created_by="shopify sync")
 
         return StoreExtract(
             products=products_table([_product(p) for p in products.values()]),
             order_lines=order_lines,
             counts=counts,
             on_committed=on_committed,
+            warnings=warnings,
         )
 
 
