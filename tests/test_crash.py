@@ -50,10 +50,11 @@ KEYS = {
     catalog.ORDER_LINES: ["line_id"],
     catalog.DAILY_SALES: ["artifact_id", "day"],
     catalog.PERFORMANCE: ["artifact_id"],
+    catalog.TIER_HISTORY: ["artifact_id", "valid_from"],
 }
 VOLATILE = {catalog.PERFORMANCE: ["refreshed_at"]}
 RAW = (catalog.PRODUCTS, catalog.ORDER_LINES)
-MART = (catalog.DAILY_SALES, catalog.PERFORMANCE)
+MART = (catalog.DAILY_SALES, catalog.TIER_HISTORY, catalog.PERFORMANCE)
 
 
 def command() -> list[str]:
@@ -261,3 +262,6 @@ def test_refresh_killed_at_every_point(tmp_path):
     assert len(killed) >= 20, sorted(killed)
     assert {"progress:classifying", "iceberg.commit:measurement.performance:before", "refresh:artifact-written",
             "maintenance:deleted", "run:final-record"} <= {name for name, _ in killed}
+    # around the tier history's commit, which comes before performance's (checked by history_agrees)
+    assert {"progress:writing measurement.tier_history", "iceberg.commit:measurement.tier_history:before",
+            "iceberg.commit:measurement.tier_history:after", "history:written"} <= {name for name, _ in killed}

@@ -27,6 +27,7 @@ KEYS = {
     catalog.ORDER_LINES: ["line_id"],
     catalog.PERFORMANCE: ["artifact_id"],
     catalog.DAILY_SALES: ["artifact_id", "day"],
+    catalog.TIER_HISTORY: ["artifact_id", "valid_from"],
 }
 VOLATILE = ("refreshed_at",)
 """Columns that differ between two otherwise equal runs."""

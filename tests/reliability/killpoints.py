@@ -37,7 +37,7 @@ from tests.reliability.helpers import cli_env, run_cli, same, settings_for, tabl
 LEASE = 5
 WORKERS = 4
 RAW = (catalog.PRODUCTS, catalog.ORDER_LINES)
-MART = (catalog.DAILY_SALES, catalog.PERFORMANCE)
+MART = (catalog.DAILY_SALES, catalog.TIER_HISTORY, catalog.PERFORMANCE)
 BASE = {"lock_lease_seconds": LEASE, "snapshot_retention_hours": 0}
 """Retention 0: every run also expires the snapshots it replaced and deletes their files, so
 the cleanup's points are killed too."""
@@ -117,6 +117,10 @@ def check_kill(ws: Workspace, point: tuple[str, int]) -> str:
         assert same(state, scenario.before[ident]) or same(state, scenario.after[ident]), (
             f"{point}: {catalog.table_name(ident)} is neither the old nor the new table")
 
+    # Performance and the tier history a reader pairs with it agree (no multi-table commit: see
+    # refresh.history), whichever of the two commits the kill came between.
+    history_agrees(settings, point)
+
     # The killed run's record: running (or succeeded, once it recorded success); never failed.
     tel = telemetry(settings)
     records = [r for r in tel.list(limit=20) if r["kind"] == scenario.kind]
@@ -152,12 +156,40 @@ def check_kill(ws: Workspace, point: tuple[str, int]) -> str:
     rerun = tables(settings)
     for ident, state in rerun.items():
         assert same(state, scenario.after[ident]), f"{point}: rerun differs in {catalog.table_name(ident)}"
+    history_agrees(settings, point)
     try:
         spec = catalog.load(settings, catalog.ORDER_LINES).spec()
         assert [f.name for f in spec.fields] == ["ordered_month"], f"{point}: raw.order_lines lost its partitioning"
     finally:
         close(settings)
     return name
+
+
+def history_agrees(settings, point) -> None:
+    """The history paired with the current performance snapshot holds, on its reference date,
+    exactly the performance rows' flags, nominal tier and spec version."""
+    from perftiers import duck
+    from perftiers.refresh import history
+
+    try:
+        p = history.pair(settings)
+        if p.performance is None:
+            return
+        perf = catalog.load(settings, catalog.PERFORMANCE).scan(snapshot_id=p.performance).to_arrow().to_pylist()
+        if not perf:
+            return
+        as_of = perf[0]["as_of"]
+        assert p.as_of == as_of, f"{point}: performance is as of {as_of}, its history as of {p.as_of}"
+        con = duck.connect(settings)
+        try:
+            con.register("h", history.read(settings, p.history))
+            got = history.state_on(con, "h", as_of)
+        finally:
+            con.close()
+        want = {r["artifact_id"]: {c: r[c] for c in history.STATE_COLUMNS} for r in perf}
+        assert got == want, f"{point}: performance and its tier history disagree"
+    finally:
+        close(settings)
 
 
 def run_scenario(tmp_path: Path, scenario: Scenario,
