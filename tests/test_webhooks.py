@@ -19,8 +19,8 @@ from perftiers.pipeline import webhook_targets as targets
 from perftiers.pipeline.runs import alert_failed, run_job
 from perftiers.rules import FLAG_OF_TIER
 from perftiers.settings import load_settings
-from tests.api.conftest import free_port
 from tests.pipeline import close, performance, refresh, sync
+from tests.serve import free_port
 from tests.test_history import SPEC_V1, START, add_spec, store
 from tests.webhook_receiver import Receiver
 

@@ -14,8 +14,8 @@ import pytest
 
 from perftiers.pipeline.runs import run_job
 from perftiers.settings import load_settings
-from tests.api.conftest import free_port, perftiers_command
 from tests.pipeline import close
+from tests.serve import free_port, perftiers_command
 from tests.webhook_receiver import Receiver
 
 ALLOW = {"PERFTIERS_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true", "PERFTIERS_WEBHOOKS_TIMEOUT_SECONDS": "2"}

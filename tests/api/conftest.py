@@ -4,16 +4,11 @@
 - `fresh_store` (function): the same store, built anew, for tests that write.
 - `client_for(settings)`: an in-process client (TestClient, no lifespan: the engine checks for new
   snapshots inline). `Api` wraps it with per-role headers.
-- `server` (module, in test_e2e.py): the real `perftiers serve` as a subprocess on a free port.
+- The real `perftiers serve` as a subprocess: `tests/serve.py`.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,63 +141,3 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
     return body["error"]
 
 
-# -- the real server ---------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def perftiers_command() -> list[str]:
-    script = Path(sys.executable).parent / "perftiers"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from perftiers.cli import app; app()"]
-
-
-@dataclass
-class Server:
-    base_url: str
-    process: subprocess.Popen
-    output: Path
-
-    def log(self) -> str:
-        return self.output.read_text(errors="replace")
-
-
-def start_server(home: Path, *, wait_ready: bool = True, extra_env: dict[str, str] | None = None) -> Server:
-    port = free_port()
-    output = home.parent / f"serve-{port}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PERFTIERS_")}
-    env.update(extra_env or {})
-    env["PYTHONUNBUFFERED"] = "1"
-    with open(output, "wb") as out:
-        process = subprocess.Popen(
-            [*perftiers_command(), "--data-dir", str(home), "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--no-scheduler"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, output)
-    deadline = time.monotonic() + 60
-    path = "/readyz" if wait_ready else "/healthz"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"perftiers serve exited with {process.returncode}:\n{server.log()}")
-        try:
-            if httpx.get(server.base_url + path, timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    stop_server(server)
-    raise RuntimeError(f"perftiers serve did not become ready:\n{server.log()}")
-
-
-def stop_server(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(timeout=5)

@@ -19,14 +19,8 @@ import httpx
 import pytest
 
 from tests.api import store as known
-from tests.api.conftest import (
-    assert_error,
-    make_settings,
-    make_tokens,
-    perftiers_command,
-    start_server,
-    stop_server,
-)
+from tests.api.conftest import assert_error, make_settings, make_tokens
+from tests.serve import perftiers_command, start_server, stop_server
 
 LIST = "/api/performance-metrics"
 SETTINGS = "/api/performance-metrics/settings/classification"

@@ -19,7 +19,6 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,20 +26,14 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.serve import free_port, perftiers_command
+
 PG_ADMIN_URL = os.environ.get("PERFTIERS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 """libpq URL of a PostgreSQL role that may CREATE DATABASE (trust auth on CI and dev machines)."""
 
 S3_KEY, S3_SECRET, S3_REGION = "perftiers-test", "perftiers-test-secret", "us-east-1"
 RUN = secrets.token_hex(3)
-PERFTIERS = Path(sys.executable).parent / "perftiers"
-"""The installed command (`.venv/bin/perftiers`)."""
 _counter = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _sqlalchemy_url(libpq_url: str, database: str) -> str:
@@ -189,7 +182,7 @@ class Deployment:
         return keys
 
     def run_cli(self, node: str, config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([str(PERFTIERS), *args], env=self.env(node, config),
+        return subprocess.run([*perftiers_command(), *args], env=self.env(node, config),
                               capture_output=True, text=True, timeout=timeout)
 
 

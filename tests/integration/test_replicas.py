@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -21,7 +20,8 @@ from perftiers.metadata import tokens
 from perftiers.metadata.db import engine_for
 from perftiers.pipeline import jobs
 from perftiers.pipeline.runs import telemetry
-from tests.integration.conftest import PERFTIERS, Deployment, free_port
+from tests.integration.conftest import Deployment
+from tests.serve import launch
 
 pytestmark = pytest.mark.integration
 
@@ -36,37 +36,17 @@ THRESHOLDS = ("top_riser_7_day_threshold", "top_riser_14_day_threshold", "winner
 
 class Replica:
     def __init__(self, deployment: Deployment, node: str, config: Path):
-        self.node, self.port = node, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = deployment.root / f"{node}.log"
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(
-                [str(PERFTIERS), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=deployment.env(node, config), stdout=log, stderr=subprocess.STDOUT)
+        self.node, self.log = node, deployment.root / f"{node}.log"
+        self.server = launch(None, env=deployment.env(node, config), scheduler=True, log=self.log)
+        self.url = self.server.base_url
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def wait_ready(self, deadline: float) -> None:
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"replica {self.node} exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if self.client.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"replica {self.node} not ready:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.2)
+        self.server.wait_until_up(deadline=deadline)
 
     def stop(self) -> None:
         self.client.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        self.server.stop()
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from perftiers.lakehouse import catalog
 from perftiers.settings import Settings, load_settings
-from tests.api.conftest import perftiers_command
+from tests.serve import perftiers_command
 
 DEMO = {"demo_products": 200, "demo_order_lines": 20_000, "demo_seed": 42}
 """A small demo store: a sync or refresh of it takes about a second of CPU."""

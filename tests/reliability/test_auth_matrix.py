@@ -38,12 +38,10 @@ from tests.api.conftest import (  # noqa: F401  (fixtures)
     fresh_api,
     fresh_store,
     make_tokens,
-    perftiers_command,
-    start_server,
-    stop_server,
 )
 from tests.api.test_errors import PUBLIC, ROLE, quiet_jobs  # noqa: F401  (fixture)
 from tests.reliability.helpers import cli_env, run_cli
+from tests.serve import perftiers_command, start_server, stop_server
 
 CALLERS = ("none", "bad", "viewer", "editor", "admin")
 LEVEL = {"viewer": 1, "editor": 2, "admin": 3}

@@ -30,9 +30,10 @@ import pytest
 from perftiers.errors import ValidationFailed
 from perftiers.pipeline import jobs
 from perftiers.pipeline.runs import telemetry
-from tests.api.conftest import assert_error, bearer, make_tokens, start_server, stop_server
+from tests.api.conftest import assert_error, bearer, make_tokens
 from tests.pipeline import close, snapshot_ids
 from tests.reliability.helpers import cli_env, run_cli, settings_for
+from tests.serve import start_server, stop_server
 
 PRODUCTS = ("artifact_id,product_name,product_type,vendor,tags,is_active,launched_at\n"
             "P1,Tee,Tee,Acme,\"a,b\",true,2024-01-01\n")

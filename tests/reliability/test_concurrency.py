@@ -26,9 +26,10 @@ import httpx
 import pytest
 
 from perftiers.pipeline import jobs
-from tests.api.conftest import make_tokens, start_server, stop_server
+from tests.api.conftest import make_tokens
 from tests.pipeline import close
 from tests.reliability.helpers import cli_env, run_cli, settings_for
+from tests.serve import start_server, stop_server
 
 LIST = "/api/performance-metrics"
 SUMMARY = "/api/performance-metrics/stats/summary"

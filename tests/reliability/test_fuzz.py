@@ -26,9 +26,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api.conftest import start_server, stop_server
 from tests.reliability.helpers import DEMO
 from tests.reliability.test_concurrency import END, build_store
+from tests.serve import start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
