@@ -176,3 +176,18 @@ def test_schedule_endpoint_and_lifespan_with_the_scheduler(store, store_tokens):
     body = client2.get("/api/schedule", headers={"Authorization": f"Bearer {store_tokens['viewer']}"}).json()
     assert body["enabled"] is False
     app2.state.engine.stop()
+
+
+def test_every_kind_of_run_is_listed(fresh_api):
+    """A history backfill is a run like a sync or a refresh: the run list shows it (it answered 500:
+    the response model knew only sync and refresh)."""
+    from datetime import timedelta
+
+    record = jobs.backfill(fresh_api.settings, trigger="cli", start=known.AS_OF - timedelta(days=5),
+                           end=known.AS_OF - timedelta(days=1))
+    assert record["status"] == "succeeded", record
+    listed = fresh_api.get("/api/sync/runs", params={"limit": 10})
+    assert listed.status_code == 200, listed.text
+    assert record["run_id"] in [r["run_id"] for r in listed.json()["items"] if r["kind"] == "backfill"]
+    one = fresh_api.get(f"/api/sync/runs/{record['run_id']}")
+    assert one.status_code == 200 and one.json()["kind"] == "backfill"

@@ -98,10 +98,10 @@ def create_app(settings: Settings, *, engine: QueryEngine | None = None, schedul
     app.include_router(analytics.router, **snapshot_reads)
     app.include_router(metrics.collection, **snapshot_reads)
     app.include_router(history.collection, **snapshot_reads)  # before metrics.items: see routes.history
-    app.include_router(history.items, **snapshot_reads)
-    app.include_router(settings_routes.router, **protected)
+    app.include_router(settings_routes.router, **protected)  # before history.items: it ends in /history too
     app.include_router(runs.router, **protected)
     app.include_router(webhook_routes.router, **protected)
+    app.include_router(history.items, **snapshot_reads)
     app.include_router(metrics.items, **snapshot_reads)
     app.include_router(web.router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR, check_dir=False), name="static")

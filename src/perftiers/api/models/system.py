@@ -15,7 +15,7 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     run_id: str
-    kind: Literal["sync", "refresh"]
+    kind: Literal["sync", "refresh", "backfill", "tags"] = Field(description="The job: sync, refresh, history backfill or Shopify tag push.")
     trigger: str
     started_at: datetime
     finished_at: datetime | None = None
