@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Iterator
 import httpx
 import pytest
 
+from tests import serve
 from tests.browser.pages import SCREENSHOTS, WIDTHS, login
 
 CHROMIUM = os.environ.get("PERFTIERS_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -88,38 +88,16 @@ def _cli(data_dir: Path, *args: str, timeout: float = 180) -> str:
     return done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Iterator[Server]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed")
     data_dir = tmp_path_factory.mktemp("browser") / "data"
     _cli(data_dir, "demo", "--products", "300", "--order-lines", "60000")
-    port = _free_port()
     log_path = data_dir.parent / "serve.log"
-    log = open(log_path, "w+")
-    env = _env()
-    proc = subprocess.Popen([*PERFTIERS, "--data-dir", str(data_dir), "serve", "--port", str(port), "--no-scheduler"],
-                            stdout=log, stderr=subprocess.STDOUT, text=True, env=env)
-    url = f"http://127.0.0.1:{port}"
+    served = serve.start_server(data_dir, env=_env(), wait_ready=False, log=log_path)
+    url = served.base_url
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"perftiers serve exited:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"perftiers serve did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
         link = None
         for _ in range(50):
             found = re.search(r"https?://\S+/login\?token=\S+", log_path.read_text())
@@ -132,12 +110,7 @@ def server(tmp_path_factory) -> Iterator[Server]:
                   for role in ("editor", "viewer")}
         yield Server(url=url, data_dir=data_dir, login_link=link, tokens=tokens)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        serve.stop_server(served)
 
 
 @pytest.fixture(scope="session")
