@@ -88,14 +88,15 @@ def test_the_cli_the_api_and_the_scheduler_start_one_sync_then_refresh(api, tmp_
     from perftiers.cli import app
 
     triggers = []
+    record = {"run_id": "r1", "kind": "refresh", "status": "succeeded", "started_at": "2025-03-31T00:00:00+00:00",
+              "duration_ms": 1, "counts": {"products": 1}, "as_of": "2025-03-31", "spec_version": 1}
 
     def daily(settings, *, trigger, **kwargs):
         triggers.append(trigger)
-        return {"run_id": "r1", "kind": "refresh", "trigger": trigger, "status": "succeeded",
-                "started_at": "2025-03-31T00:00:00+00:00", "duration_ms": 1, "counts": {"products": 1},
-                "as_of": "2025-03-31", "spec_version": 1}
+        return {**record, "trigger": trigger}
 
     monkeypatch.setattr(jobs, "sync_then_refresh", daily)
+    monkeypatch.setattr(jobs, "backfill", lambda settings, **kwargs: {**record, "kind": "backfill"})  # demo's next step
     assert api.post("/api/sync", role="editor").status_code == 202
     next(job for job in sched.JOBS if job.name == "sync").run(api.settings)
     demo = CliRunner().invoke(app, ["--data-dir", str(tmp_path / "d"), "demo", "--products", "5"])
