@@ -15,11 +15,11 @@ import json
 from datetime import datetime
 from typing import Any
 
+from perftiers import rules
 from perftiers.metadata.webhooks import TEST_EVENT, TIER_ENTERED, TIER_EVENTS
 
 SIGNATURE_HEADER = "X-Perftiers-Signature"
-TIER_LABELS = {"top_riser": "Top risers", "winner": "Winners", "banana": "Bananas",
-               "archive_candidate": "Archive candidates"}
+TIER_LABELS = {t.key: t.plural for t in rules.TIER_TABLE}
 SLACK_SECTION_LIMIT = 3000
 SLACK_PER_TIER = 20
 """Products a Slack message names per tier; the rest are counted ("and 12 more")."""
