@@ -17,7 +17,7 @@ from perftiers.lakehouse import catalog
 from perftiers.settings import load_settings
 from perftiers.sources import make_source
 from perftiers.sources.base import SourceRejected
-from perftiers.sources.shopify_csv import (
+from perftiers.sources.shopify.csv_exports import (
     ShopifyCsvSource,
     _Line,
     parse_amount,

@@ -21,7 +21,7 @@ def make_source(settings: Settings, name: str | None = None, path: str | None = 
 
         return FilesSource.from_settings(settings, path=path)
     if name == "shopify-csv":
-        from perftiers.sources.shopify_csv import ShopifyCsvSource
+        from perftiers.sources.shopify.csv_exports import ShopifyCsvSource
 
         return ShopifyCsvSource.from_settings(settings, path=path)
     if name == "shopify":
