@@ -152,3 +152,26 @@ def test_only_rules_defines_a_tier_rule():
 def test_known_exceptions_still_exist(graph):
     """A known exception that was fixed leaves this list too."""
     assert [pair for pair in KNOWN if pair[1] not in graph.get(pair[0], set())] == []
+
+
+def import_cycles(graph: dict[str, set[str]], prefix: str) -> list[str]:
+    """Modules under `prefix` that reach themselves through imports under `prefix`."""
+    inside = {m: {t for t in ts if t.startswith(prefix) and t != m} for m, ts in graph.items() if m.startswith(prefix)}
+
+    def reachable(start: str) -> set[str]:
+        seen, todo = set(), list(inside[start])
+        while todo:
+            if (m := todo.pop()) not in seen:
+                seen.add(m)
+                todo += inside.get(m, ())
+        return seen
+
+    return sorted(m for m in inside if m in reachable(m))
+
+
+def test_sources_import_in_one_direction(graph):
+    """Within `sources/` imports form no cycle (a package's modules import down to its shared types)."""
+    assert import_cycles(graph, "perftiers.sources") == []
+    model, source = "perftiers.sources.files.model", "perftiers.sources.files.source"
+    planted = {**graph, model: graph[model] | {source}}
+    assert {model, source} <= set(import_cycles(planted, "perftiers.sources"))

@@ -637,10 +637,10 @@ def test_crlf_files_and_quoted_fields(tmp_path: Path) -> None:
 
 
 def test_jsonl_that_changes_types_midway_switches_to_line_by_line(tmp_path: Path, monkeypatch) -> None:
-    import perftiers.sources.files as files
+    from perftiers.sources.files import model
 
-    monkeypatch.setattr(files, "JSON_BLOCK_SIZE", 1024)
-    monkeypatch.setattr(files, "JSON_LINES_CHUNK", 7)
+    monkeypatch.setattr(model, "JSON_BLOCK_SIZE", 1024)
+    monkeypatch.setattr(model, "JSON_LINES_CHUNK", 7)
     good_products(tmp_path)
     ok = {"order_id": "O", "ordered_at": "2024-03-02T10:00:00Z", "artifact_id": "A1", "quantity": 1, "unit_price": 1}
     rows = [{**ok, "line_id": f"L{i}", "quantity": i + 1} for i in range(100)]
@@ -662,10 +662,10 @@ def test_jsonl_that_changes_types_midway_switches_to_line_by_line(tmp_path: Path
 
 
 def test_row_positions_stay_right_across_many_batches(tmp_path: Path, monkeypatch) -> None:
-    import perftiers.sources.files as files
+    from perftiers.sources.files import model
 
-    monkeypatch.setattr(files, "CSV_BLOCK_SIZE", 4096)
-    monkeypatch.setattr(files, "PARQUET_BATCH_ROWS", 100)
+    monkeypatch.setattr(model, "CSV_BLOCK_SIZE", 4096)
+    monkeypatch.setattr(model, "PARQUET_BATCH_ROWS", 100)
     good_products(tmp_path)
     rows = [good_line(i) for i in range(2000)]
     rows[1500] = rows[1500].replace(",2,9.99,", ",2,oops,")

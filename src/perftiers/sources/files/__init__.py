@@ -65,44 +65,21 @@ end if anything is wrong, so the sync must only commit after the iterator is exh
 one transaction). Either way the memory that stays proportional to the input is the key column
 kept for the uniqueness check (about 20 bytes per line).
 
-Layout: `discover` finds the files, `reading` turns each format into raw column batches,
-`convert` (with the helpers in `arrays`) turns raw columns into the canonical Arrow types and
-words why a value is unusable, `validate` runs one checking pass over a table's files,
-`problems` and `positions` keep the problems and find the lines of the rows that failed, and
-`source` (`FilesSource`) runs the passes within the memory budget.
+Layout, each module importing only those above it:
+
+    model      the shared types: tunables, the two tables, a file, a raw batch, the problems kept
+    arrays     vectorised helpers over pyarrow arrays (masks, tolerant casts, text clean-up)
+    discover   finds the files of each table
+    convert    raw columns -> the canonical Arrow types, and why a value is unusable
+    reading    each format -> raw column batches
+    positions  the physical lines of the rows that failed, found only on failure
+    validate   one checking and converting pass over a table's files (`TablePass`)
+    source     `FilesSource`: runs the passes within the memory budget
 """
 
 from __future__ import annotations
 
-# Tunables, defined before the submodules below import them. The readers look the block sizes
-# up here at call time, so setting e.g. `perftiers.sources.files.CSV_BLOCK_SIZE` takes effect
-# (tests shrink them); MAX_PROBLEMS and DEFAULT_MEMORY_BUDGET are bound as argument defaults.
-MAX_PROBLEMS = 100
-DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024
-CSV_BLOCK_SIZE = 16 << 20
-JSON_BLOCK_SIZE = 8 << 20
-JSON_LINES_CHUNK = 1 << 16
-PARQUET_BATCH_ROWS = 1 << 18
-MAX_CSV_COLUMNS = 10_000
-"""A CSV header with more columns is refused before parsing (10^6 columns took 9 GB to read)."""
-MAX_JSON_DEPTH = 64
-MAX_LINE_BYTES = 16 << 20
-"""A JSON Lines line longer than this is a bad row, skipped without being held in memory."""
-"""JSON Lines nested deeper go to the line-by-line reader (pyarrow's crashes on ~30,000 levels)."""
+from perftiers.sources.files.model import FileProblem
+from perftiers.sources.files.source import FilesSource
 
-from perftiers.sources.files.problems import FileProblem  # noqa: E402
-from perftiers.sources.files.source import FilesSource  # noqa: E402
-
-__all__ = [
-    "CSV_BLOCK_SIZE",
-    "DEFAULT_MEMORY_BUDGET",
-    "JSON_BLOCK_SIZE",
-    "JSON_LINES_CHUNK",
-    "MAX_CSV_COLUMNS",
-    "MAX_JSON_DEPTH",
-    "MAX_LINE_BYTES",
-    "MAX_PROBLEMS",
-    "PARQUET_BATCH_ROWS",
-    "FileProblem",
-    "FilesSource",
-]
+__all__ = ["FileProblem", "FilesSource"]

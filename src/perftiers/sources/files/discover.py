@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 import pyarrow as pa
 from pyarrow import fs as pafs
 
 from perftiers.errors import BadRequest
-from perftiers.sources.files.columns import _ORDER_LINES, _PRODUCTS
+from perftiers.sources.files.model import ORDER_LINES, PRODUCTS, DataFile
 
 _EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-
-
-@dataclass
-class _File:
-    path: str  # filesystem path
-    name: str  # shown in problems: relative to the source folder
-    fmt: str  # csv | parquet | jsonl
-    compression: str | None
-    size: int
-    mtime: Any
-    index: int = 0
-    table_rank: int = 0
-    ncols: int = 0  # CSV: columns in the header
-    row_lines: list[int] | None = None  # JSON read line by line: physical line of each data row
-
-    @property
-    def unit(self) -> str:
-        return "row" if self.fmt == "parquet" else "line"
 
 
 def _file_format(base: str) -> tuple[str, str | None] | None:
@@ -48,7 +28,7 @@ def _file_format(base: str) -> tuple[str, str | None] | None:
     return None
 
 
-def discover(fs: pafs.FileSystem, root: str, display_path: str) -> tuple[list[_File], list[_File]]:
+def discover(fs: pafs.FileSystem, root: str, display_path: str) -> tuple[list[DataFile], list[DataFile]]:
     """The product files and the order line files under `root`, each list sorted by name."""
     info = fs.get_file_info(root)
     if info.type == pafs.FileType.NotFound:
@@ -56,10 +36,10 @@ def discover(fs: pafs.FileSystem, root: str, display_path: str) -> tuple[list[_F
     if info.type != pafs.FileType.Directory:
         raise BadRequest(f"sync path {display_path!r} is not a folder")
     top = fs.get_file_info(pafs.FileSelector(root, recursive=False))
-    found: dict[str, list[_File]] = {}
+    found: dict[str, list[DataFile]] = {}
     missing: list[str] = []
-    for table in (_PRODUCTS.name, _ORDER_LINES.name):
-        files: list[_File] = []
+    for table in (PRODUCTS.name, ORDER_LINES.name):
+        files: list[DataFile] = []
         for entry in top:
             base = entry.base_name
             if entry.type == pafs.FileType.File and base.lower().startswith(table) and not base.startswith((".", "_")):
@@ -74,7 +54,7 @@ def discover(fs: pafs.FileSystem, root: str, display_path: str) -> tuple[list[_F
         files.sort(key=lambda f: f.name)
         for i, f in enumerate(files):
             f.index = i
-            f.table_rank = 0 if table == _PRODUCTS.name else 1
+            f.table_rank = 0 if table == PRODUCTS.name else 1
         if not files:
             missing.append(
                 f"no {table} data: looked for {table}.csv, {table}.parquet or {table}.jsonl (also "
@@ -84,7 +64,7 @@ def discover(fs: pafs.FileSystem, root: str, display_path: str) -> tuple[list[_F
         found[table] = files
     if missing:
         raise BadRequest(f"{display_path!r} cannot be read: " + "; ".join(missing), details={"missing": missing})
-    return found[_PRODUCTS.name], found[_ORDER_LINES.name]
+    return found[PRODUCTS.name], found[ORDER_LINES.name]
 
 
 def _relative(root: str, path: str) -> str:
@@ -92,14 +72,14 @@ def _relative(root: str, path: str) -> str:
     return path[len(root) + 1 :] if path.startswith(root + "/") else path
 
 
-def _file(root: str, info: pafs.FileInfo) -> list[_File]:
+def _file(root: str, info: pafs.FileInfo) -> list[DataFile]:
     fmt = _file_format(info.base_name)
     if fmt is None:
         return []
-    return [_File(info.path, _relative(root, info.path), fmt[0], fmt[1], info.size, info.mtime)]
+    return [DataFile(info.path, _relative(root, info.path), fmt[0], fmt[1], info.size, info.mtime)]
 
 
-def _filesystem_for(path: str) -> tuple[pafs.FileSystem, str]:
+def filesystem_for(path: str) -> tuple[pafs.FileSystem, str]:
     parsed = urlparse(path)
     if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and sys.platform == "win32"):
         local = parsed.path if parsed.scheme == "file" else path
@@ -111,7 +91,7 @@ def _filesystem_for(path: str) -> tuple[pafs.FileSystem, str]:
     return filesystem, root.rstrip("/")
 
 
-def _s3_for(uri: str, opts: dict[str, str]) -> tuple[pafs.FileSystem, str]:
+def s3_for(uri: str, opts: dict[str, str]) -> tuple[pafs.FileSystem, str]:
     parsed = urlparse(uri)
     endpoint = opts.get("endpoint")
     scheme = "https"

@@ -10,15 +10,14 @@ import pyarrow as pa
 from pyarrow import fs as pafs
 
 from perftiers.sources.base import RowProblem
-from perftiers.sources.files.discover import _File
-from perftiers.sources.files.problems import FileProblem, _Problems
-from perftiers.sources.files.reading import _lines, _raise_csv_field_limit, open_file
+from perftiers.sources.files.model import DataFile, FileProblem, Problems
+from perftiers.sources.files.reading import open_file, raise_csv_field_limit, read_lines
 
 
-def resolve(fs: pafs.FileSystem, problems: _Problems) -> list[RowProblem]:
+def resolve(fs: pafs.FileSystem, problems: Problems) -> list[RowProblem]:
     """Turn the kept problems into `FileProblem`s with physical line numbers, in file order."""
-    rows_wanted: dict[int, tuple[_File, set[int]]] = {}
-    bad_wanted: dict[int, tuple[_File, int]] = {}
+    rows_wanted: dict[int, tuple[DataFile, set[int]]] = {}
+    bad_wanted: dict[int, tuple[DataFile, int]] = {}
     for p in problems.kept:
         if p.line is None and p.row is not None:
             rows_wanted.setdefault(id(p.file), (p.file, set()))[1].add(p.row)
@@ -57,7 +56,7 @@ def resolve(fs: pafs.FileSystem, problems: _Problems) -> list[RowProblem]:
     return [problem for _, problem in out]
 
 
-def locate(fs: pafs.FileSystem, f: _File, rows: set[int], n_bad: int) -> tuple[dict[int, tuple[int, str]], list[tuple[int, int]]]:
+def locate(fs: pafs.FileSystem, f: DataFile, rows: set[int], n_bad: int) -> tuple[dict[int, tuple[int, str]], list[tuple[int, int]]]:
     """Physical lines of data rows (by index), and of the first `n_bad` CSV records with a
     wrong number of fields (line, fields found). One scan of the file, only on failure."""
     if f.fmt == "parquet":
@@ -71,7 +70,7 @@ def locate(fs: pafs.FileSystem, f: _File, rows: set[int], n_bad: int) -> tuple[d
         with open_file(fs, f) as stream:
             if f.fmt == "jsonl":
                 row = 0
-                for lineno, raw in enumerate(_lines(stream), start=1):
+                for lineno, raw in enumerate(read_lines(stream), start=1):
                     if raw.strip():
                         if row in rows:
                             row_map[row] = (lineno, "line")
@@ -80,7 +79,7 @@ def locate(fs: pafs.FileSystem, f: _File, rows: set[int], n_bad: int) -> tuple[d
                             break
                 return row_map, bad_found
             text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
-            _raise_csv_field_limit()
+            raise_csv_field_limit()
             reader = csv.reader(text)
             if next(reader, None) is None:
                 return row_map, bad_found

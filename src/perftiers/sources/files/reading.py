@@ -1,7 +1,7 @@
-"""Reading CSV, Parquet and JSON Lines files into raw column batches (`_RawBatch`).
+"""Reading CSV, Parquet and JSON Lines files into raw column batches (`RawBatch`).
 
 Readers keep only the known columns, as read; problems with the file itself (header, columns,
-malformed lines) go to `_Problems`. Converting and checking the values is `validate`'s job.
+malformed lines) go to `Problems`. Converting and checking the values is `validate`'s job.
 """
 
 from __future__ import annotations
@@ -18,18 +18,16 @@ import pyarrow.json as pjson
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from perftiers.sources import files as tuning  # block sizes, looked up at call time
-from perftiers.sources.files.arrays import _decode
-from perftiers.sources.files.columns import _Col, _RawBatch, _Table
-from perftiers.sources.files.discover import _File
-from perftiers.sources.files.problems import _Pending, _Problems
+from perftiers.sources.files import model as tuning  # block sizes, looked up at call time
+from perftiers.sources.files.arrays import decode
+from perftiers.sources.files.model import Column, DataFile, Pending, Problems, RawBatch, Table
 
 
-def open_file(fs: pafs.FileSystem, f: _File):
+def open_file(fs: pafs.FileSystem, f: DataFile):
     return fs.open_input_stream(f.path, compression=f.compression)
 
 
-def read(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems) -> Iterator[_RawBatch]:
+def read(fs: pafs.FileSystem, f: DataFile, table: Table, problems: Problems) -> Iterator[RawBatch]:
     """Raw batches of the known columns of `f`, in row order; file-level problems go to `problems`."""
     if f.fmt == "csv":
         return _read_csv(fs, f, table, problems)
@@ -38,21 +36,21 @@ def read(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems) -> I
     return _read_jsonl(fs, f, table, problems)
 
 
-def _read_csv(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems) -> Iterator[_RawBatch]:
+def _read_csv(fs: pafs.FileSystem, f: DataFile, table: Table, problems: Problems) -> Iterator[RawBatch]:
     try:
         header = _csv_header(fs, f)
     except UnicodeDecodeError:
-        problems.add(_Pending(f, "the header is not valid UTF-8 text (save the file as UTF-8)", line=1))
+        problems.add(Pending(f, "the header is not valid UTF-8 text (save the file as UTF-8)", line=1))
         return
     except (OSError, pa.ArrowException, csv.Error) as exc:
-        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        problems.add(Pending(f, f"cannot be read: {exc}", line=0))
         return
     if header is None:  # an empty file
         return
     if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
-        problems.add(_Pending(f, "the header has a single column: the file must be comma-separated", line=1))
+        problems.add(Pending(f, "the header has a single column: the file must be comma-separated", line=1))
     if len(header) > tuning.MAX_CSV_COLUMNS:
-        problems.add(_Pending(f, f"the header has {len(header):,} columns; files with more than "
+        problems.add(Pending(f, f"the header has {len(header):,} columns; files with more than "
                                  f"{tuning.MAX_CSV_COLUMNS:,} are not read (is this the right file?)", line=1))
         return
     names = [h.strip().lower() for h in header]
@@ -61,24 +59,24 @@ def _read_csv(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems)
     for i, name in enumerate(names):
         if name in table.names:
             if name in positions:
-                problems.add(_Pending(f, f"column {name!r} appears twice in the header", line=1))
+                problems.add(Pending(f, f"column {name!r} appears twice in the header", line=1))
             positions.setdefault(name, i)
     for col in table.columns:
         if col.required and col.name not in positions:
-            problems.add(_Pending(f, f"missing required column {col.name!r}", line=1))
+            problems.add(Pending(f, f"missing required column {col.name!r}", line=1))
     if not positions:
         return
     generated = [f"c{i}" for i in range(len(names))]
 
     def on_invalid(row: Any) -> str:
         # Called from reader threads, maybe out of order: the line is found later by a scan.
-        problems.add(_Pending(f, f"expected {row.expected_columns} columns, found {row.actual_columns}", badrow=0))
+        problems.add(Pending(f, f"expected {row.expected_columns} columns, found {row.actual_columns}", badrow=0))
         return "skip"
 
     try:
         stream = open_file(fs, f)
     except OSError as exc:
-        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        problems.add(Pending(f, f"cannot be read: {exc}", line=0))
         return
     first_row = 0
     try:
@@ -102,7 +100,7 @@ def _read_csv(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems)
             columns = {name: batch.column(generated[i]) for name, i in positions.items()}
             for col in table.columns:
                 columns.setdefault(col.name, None)
-            yield _RawBatch(columns, batch.num_rows, first_row)
+            yield RawBatch(columns, batch.num_rows, first_row)
             first_row += batch.num_rows
         # A quote that is never closed swallows the rest of the file into one value of the
         # last row; CSV readers accept that silently. Look closer only in that case.
@@ -112,20 +110,20 @@ def _read_csv(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems)
             line = _csv_open_quote(fs, f)
             if line:
                 problems.add(
-                    _Pending(f, 'a quoted value that starts on this line is never closed (a stray " character?)', line=line)
+                    Pending(f, 'a quoted value that starts on this line is never closed (a stray " character?)', line=line)
                 )
     except (pa.ArrowException, OSError) as exc:
-        problems.add(_Pending(f, f"cannot be read as CSV after data row {first_row}: {exc}", line=0))
+        problems.add(Pending(f, f"cannot be read as CSV after data row {first_row}: {exc}", line=0))
     finally:
         stream.close()
 
 
-def _csv_open_quote(fs: pafs.FileSystem, f: _File) -> int | None:
+def _csv_open_quote(fs: pafs.FileSystem, f: DataFile) -> int | None:
     """The line where the record with an unclosed quote starts, if there is one."""
     try:
         with open_file(fs, f) as stream:
             text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
-            _raise_csv_field_limit()
+            raise_csv_field_limit()
             reader = csv.reader(text, strict=True)
             end = 0
             try:
@@ -139,7 +137,7 @@ def _csv_open_quote(fs: pafs.FileSystem, f: _File) -> int | None:
     return None
 
 
-def _csv_header(fs: pafs.FileSystem, f: _File) -> list[str] | None:
+def _csv_header(fs: pafs.FileSystem, f: DataFile) -> list[str] | None:
     with open_file(fs, f) as stream:
         data = b""
         while b"\n" not in data:
@@ -157,45 +155,45 @@ def _csv_header(fs: pafs.FileSystem, f: _File) -> list[str] | None:
     return next(csv.reader([text]), [])
 
 
-def _read_parquet(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems) -> Iterator[_RawBatch]:
+def _read_parquet(fs: pafs.FileSystem, f: DataFile, table: Table, problems: Problems) -> Iterator[RawBatch]:
     try:
         handle = fs.open_input_file(f.path)
     except OSError as exc:
-        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        problems.add(Pending(f, f"cannot be read: {exc}", line=0))
         return
     first_row = 0
     try:
         try:
             parquet = pq.ParquetFile(handle)
         except (pa.ArrowException, OSError) as exc:
-            problems.add(_Pending(f, f"is not a readable Parquet file ({exc})", line=0))
+            problems.add(Pending(f, f"is not a readable Parquet file ({exc})", line=0))
             return
         actual: dict[str, str] = {}
         for name in parquet.schema_arrow.names:
             key = name.strip().lower()
             if key in table.names:
                 if key in actual:
-                    problems.add(_Pending(f, f"column {key!r} appears twice", line=0))
+                    problems.add(Pending(f, f"column {key!r} appears twice", line=0))
                     continue
                 actual[key] = name
         for col in table.columns:
             if col.required and col.name not in actual:
-                problems.add(_Pending(f, f"missing required column {col.name!r}", line=0))
+                problems.add(Pending(f, f"missing required column {col.name!r}", line=0))
         if not actual:
             return
         for batch in parquet.iter_batches(batch_size=tuning.PARQUET_BATCH_ROWS, columns=list(actual.values()), use_threads=True):
-            columns = {key: _decode(batch.column(name)) for key, name in actual.items()}
+            columns = {key: decode(batch.column(name)) for key, name in actual.items()}
             for col in table.columns:
                 columns.setdefault(col.name, None)
-            yield _RawBatch(columns, batch.num_rows, first_row)
+            yield RawBatch(columns, batch.num_rows, first_row)
             first_row += batch.num_rows
     except (pa.ArrowException, OSError) as exc:
-        problems.add(_Pending(f, f"cannot be read after row {first_row} ({exc})", line=0))
+        problems.add(Pending(f, f"cannot be read after row {first_row} ({exc})", line=0))
     finally:
         handle.close()
 
 
-def _read_jsonl(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems) -> Iterator[_RawBatch]:
+def _read_jsonl(fs: pafs.FileSystem, f: DataFile, table: Table, problems: Problems) -> Iterator[RawBatch]:
     # Fast path: pyarrow's JSON reader (text columns forced to strings so that dates are not
     # guessed). If it gives up midway (mixed types, a malformed line...), the rest of the file is
     # read line by line, skipping the rows already handed on.
@@ -207,7 +205,7 @@ def _read_jsonl(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problem
             return
         stream = open_file(fs, f)
     except OSError as exc:
-        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        problems.add(Pending(f, f"cannot be read: {exc}", line=0))
         return
     try:
         reader = pjson.open_json(
@@ -222,11 +220,11 @@ def _read_jsonl(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problem
             columns: dict[str, pa.Array | None] = {}
             for name, arr in zip(lowered, batch.columns):
                 if name in table.names:
-                    columns[name] = _decode(arr)
+                    columns[name] = decode(arr)
             for col in table.columns:
                 if col.name not in columns:
                     columns[col.name] = pa.nulls(batch.num_rows)
-            yield _RawBatch(columns, batch.num_rows, done)
+            yield RawBatch(columns, batch.num_rows, done)
             done += batch.num_rows
         return
     except (pa.ArrowException, OSError):
@@ -236,7 +234,7 @@ def _read_jsonl(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problem
     yield from _read_jsonl_lines(fs, f, table, problems, skip_rows=done)
 
 
-def _nested_too_deep(fs: pafs.FileSystem, f: _File, limit: int) -> bool:
+def _nested_too_deep(fs: pafs.FileSystem, f: DataFile, limit: int) -> bool:
     """Whether some line nests `[` / `{` deeper than `limit` (brackets inside strings count too:
     a false alarm only costs the slower line-by-line reader, which reports real depth problems).
     Vectorised over the brackets only: about 0.1 s per 100 MB."""
@@ -264,7 +262,7 @@ def _nested_too_deep(fs: pafs.FileSystem, f: _File, limit: int) -> bool:
     return False
 
 
-def _read_jsonl_lines(fs: pafs.FileSystem, f: _File, table: _Table, problems: _Problems, skip_rows: int) -> Iterator[_RawBatch]:
+def _read_jsonl_lines(fs: pafs.FileSystem, f: DataFile, table: Table, problems: Problems, skip_rows: int) -> Iterator[RawBatch]:
     f.row_lines = []
     chunk = tuning.JSON_LINES_CHUNK
     values: dict[str, list[Any]] = {c.name: [] for c in table.columns}
@@ -275,12 +273,12 @@ def _read_jsonl_lines(fs: pafs.FileSystem, f: _File, table: _Table, problems: _P
     try:
         stream = open_file(fs, f)
     except OSError as exc:
-        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        problems.add(Pending(f, f"cannot be read: {exc}", line=0))
         return
 
-    def flush() -> _RawBatch:
+    def flush() -> RawBatch:
         columns = {c.name: _py_array(values[c.name], c) for c in table.columns}
-        batch = _RawBatch(columns, rows, first_row, {k: dict(v) for k, v in reasons.items()})
+        batch = RawBatch(columns, rows, first_row, {k: dict(v) for k, v in reasons.items()})
         for c in table.columns:
             values[c.name] = []
         reasons.clear()
@@ -288,12 +286,12 @@ def _read_jsonl_lines(fs: pafs.FileSystem, f: _File, table: _Table, problems: _P
 
     try:
         lineno = 0
-        for raw in _lines(stream, tuning.MAX_LINE_BYTES):
+        for raw in read_lines(stream, tuning.MAX_LINE_BYTES):
             lineno += 1
             if raw is None:
                 seen += 1
                 if seen > skip_rows:
-                    problems.add(_Pending(f, f"the line is longer than {tuning.MAX_LINE_BYTES >> 20} MiB", line=lineno))
+                    problems.add(Pending(f, f"the line is longer than {tuning.MAX_LINE_BYTES >> 20} MiB", line=lineno))
                 continue
             if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
                 raw = raw[3:]
@@ -307,18 +305,18 @@ def _read_jsonl_lines(fs: pafs.FileSystem, f: _File, table: _Table, problems: _P
             try:
                 text = body.decode("utf-8")
             except UnicodeDecodeError as exc:
-                problems.add(_Pending(f, f"not valid UTF-8 text (byte 0x{body[exc.start]:02x} at column {exc.start + 1})", line=lineno))
+                problems.add(Pending(f, f"not valid UTF-8 text (byte 0x{body[exc.start]:02x} at column {exc.start + 1})", line=lineno))
                 continue
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:
-                problems.add(_Pending(f, f"malformed JSON: {exc.msg} (column {exc.colno})", line=lineno))
+                problems.add(Pending(f, f"malformed JSON: {exc.msg} (column {exc.colno})", line=lineno))
                 continue
             except RecursionError:
-                problems.add(_Pending(f, "the JSON is nested too deeply", line=lineno))
+                problems.add(Pending(f, "the JSON is nested too deeply", line=lineno))
                 continue
             if not isinstance(obj, dict):
-                problems.add(_Pending(f, f"expected a JSON object, found {type(obj).__name__}", line=lineno))
+                problems.add(Pending(f, f"expected a JSON object, found {type(obj).__name__}", line=lineno))
                 continue
             obj = {str(k).strip().lower(): v for k, v in obj.items()}
             for col in table.columns:
@@ -344,12 +342,12 @@ def _read_jsonl_lines(fs: pafs.FileSystem, f: _File, table: _Table, problems: _P
         if rows:
             yield flush()
     except OSError as exc:
-        problems.add(_Pending(f, f"cannot be read: {exc}", line=0))
+        problems.add(Pending(f, f"cannot be read: {exc}", line=0))
     finally:
         stream.close()
 
 
-def _py_array(values: list[Any], col: _Col) -> pa.Array:
+def _py_array(values: list[Any], col: Column) -> pa.Array:
     """A column of Python values from JSON lines; mixed scalar types fall back to their text."""
     if col.kind == "tags":
         return pa.array([None if v is None else [None if x is None else str(x) for x in v] for v in values], pa.list_(pa.string()))
@@ -374,7 +372,7 @@ def _py_text(v: Any) -> str | None:
     return str(v)
 
 
-def _lines(stream: Any, max_bytes: int | None = None) -> Iterator[bytes | None]:
+def read_lines(stream: Any, max_bytes: int | None = None) -> Iterator[bytes | None]:
     """The stream's lines; with `max_bytes`, a longer line is skipped (never held in memory) and
     given as None."""
     buffer = io.BufferedReader(_RawStream(stream), buffer_size=1 << 20)
@@ -403,7 +401,7 @@ class _RawStream(io.RawIOBase):
         return len(data)
 
 
-def _raise_csv_field_limit() -> None:
+def raise_csv_field_limit() -> None:
     limit = csv.field_size_limit()
     if limit < 1 << 30:
         csv.field_size_limit(min(sys.maxsize, 1 << 30))

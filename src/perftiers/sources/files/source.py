@@ -15,12 +15,10 @@ from pyarrow import fs as pafs
 from perftiers.errors import BadRequest, ValidationFailed
 from perftiers.lakehouse import schemas
 from perftiers.sources.base import SourceRejected, StoreExtract
-from perftiers.sources.files import DEFAULT_MEMORY_BUDGET, MAX_PROBLEMS, reading
-from perftiers.sources.files.columns import _ORDER_LINES, _PRODUCTS, _RawBatch, _Table
-from perftiers.sources.files.discover import _File, _filesystem_for, _s3_for, discover
-from perftiers.sources.files.positions import locate, resolve
-from perftiers.sources.files.problems import _Problems
-from perftiers.sources.files.validate import _Pass
+from perftiers.sources.files.discover import discover, filesystem_for, s3_for
+from perftiers.sources.files.model import DEFAULT_MEMORY_BUDGET, MAX_PROBLEMS, ORDER_LINES, PRODUCTS, DataFile, Problems, Table
+from perftiers.sources.files.positions import resolve
+from perftiers.sources.files.validate import TablePass
 
 
 class FilesSource:
@@ -52,7 +50,7 @@ class FilesSource:
         if filesystem is not None:
             self.fs, self.root = filesystem, str(path).rstrip("/") or "/"
         else:
-            self.fs, self.root = _filesystem_for(str(path))
+            self.fs, self.root = filesystem_for(str(path))
 
     @classmethod
     def from_settings(cls, settings: Any, path: str | Path | None = None) -> "FilesSource":
@@ -64,7 +62,7 @@ class FilesSource:
             )
         text = str(path)
         if urlparse(text).scheme in ("s3", "s3a"):
-            filesystem, root = _s3_for(text, getattr(settings, "object_store_options", {}) or {})
+            filesystem, root = s3_for(text, getattr(settings, "object_store_options", {}) or {})
             return cls(root, settings.timezone, settings.currency, filesystem=filesystem)
         return cls(path, settings.timezone, settings.currency)
 
@@ -72,14 +70,14 @@ class FilesSource:
 
     def extract(self) -> StoreExtract:
         product_files, line_files = discover(self.fs, self.root, self.display_path)
-        problems = _Problems(self.max_problems)
+        problems = Problems(self.max_problems)
 
-        products_pass = _Pass(self, _PRODUCTS, product_files, problems, retain_budget=None)
+        products_pass = self._pass(PRODUCTS, product_files, problems, retain_budget=None)
         products_pass.run()
         product_ids = products_pass.keys()
 
-        lines_pass = _Pass(
-            self, _ORDER_LINES, line_files, problems, retain_budget=self.memory_budget_bytes, known_ids=product_ids
+        lines_pass = self._pass(
+            ORDER_LINES, line_files, problems, retain_budget=self.memory_budget_bytes, known_ids=product_ids
         )
         lines_pass.run()
 
@@ -110,17 +108,12 @@ class FilesSource:
 
         return StoreExtract(products=products, order_lines=order_lines, counts=counts)
 
-    # -- used by the passes ------------------------------------------------------------------
-
-    def read(self, f: _File, table: _Table, problems: _Problems) -> Iterator[_RawBatch]:
-        return reading.read(self.fs, f, table, problems)
-
-    def locate_rows(self, f: _File, rows: set[int]) -> dict[int, tuple[int, str]]:
-        return locate(self.fs, f, rows, 0)[0]
+    def _pass(self, table: Table, files: list[DataFile], problems: Problems, **options: Any) -> TablePass:
+        return TablePass(table, files, problems, fs=self.fs, timezone=self.timezone, currency=self.currency, **options)
 
     # -- second pass -------------------------------------------------------------------------
 
-    def _reread(self, files: list[_File], fingerprints: dict[str, tuple[int, Any]], product_ids: pa.Array) -> Iterator[pa.RecordBatch]:
+    def _reread(self, files: list[DataFile], fingerprints: dict[str, tuple[int, Any]], product_ids: pa.Array) -> Iterator[pa.RecordBatch]:
         for f in files:
             info = self.fs.get_file_info(f.path)
             if (info.size, info.mtime) != fingerprints[f.path]:
@@ -128,8 +121,8 @@ class FilesSource:
                     f"{f.name} changed while the sync was reading it; nothing was written. Run the sync again.",
                     details={"file": f.name},
                 )
-        problems = _Problems(self.max_problems)
-        second = _Pass(self, _ORDER_LINES, files, problems, retain_budget=None, known_ids=product_ids, stream=True)
+        problems = Problems(self.max_problems)
+        second = self._pass(ORDER_LINES, files, problems, retain_budget=None, known_ids=product_ids, stream=True)
         yield from second.iterate()
         if problems.total:
             raise SourceRejected(resolve(self.fs, problems), problems.total)

@@ -4,36 +4,40 @@ from __future__ import annotations
 
 import bisect
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyarrow import fs as pafs
 
 from perftiers.lakehouse import schemas
-from perftiers.sources.files.arrays import _decode, _indices_mask, _mask, _or, _show, _utf8
-from perftiers.sources.files.columns import _ORDER_LINES, _PRODUCTS, _RawBatch, _Table
-from perftiers.sources.files.convert import _convert
-from perftiers.sources.files.discover import _File
-from perftiers.sources.files.problems import _Pending, _Problems
-
-if TYPE_CHECKING:
-    from perftiers.sources.files.source import FilesSource
+from perftiers.sources.files import reading
+from perftiers.sources.files.arrays import decode, indices_mask, nonnull_mask, or_masks, show, utf8
+from perftiers.sources.files.convert import convert
+from perftiers.sources.files.model import ORDER_LINES, PRODUCTS, DataFile, Pending, Problems, RawBatch, Table
+from perftiers.sources.files.positions import locate
 
 
-class _Pass:
-    """One validating (and converting) pass over the files of one table."""
+class TablePass:
+    """One validating (and converting) pass over the files of one table.
+
+    Times without an offset are read in `timezone`; a missing currency is `currency`."""
 
     def __init__(
         self,
-        source: FilesSource,
-        table: _Table,
-        files: list[_File],
-        problems: _Problems,
+        table: Table,
+        files: list[DataFile],
+        problems: Problems,
+        *,
+        fs: pafs.FileSystem,
+        timezone: str,
+        currency: str,
         retain_budget: int | None,
         known_ids: pa.Array | None = None,
         stream: bool = False,
     ):
-        self.source, self.table, self.files, self.problems = source, table, files, problems
+        self.table, self.files, self.problems = table, files, problems
+        self.fs, self.timezone, self.currency = fs, timezone, currency
         self.retain_budget = retain_budget
         self.known_ids = known_ids
         self.stream = stream
@@ -43,7 +47,7 @@ class _Pass:
         self.unmapped = 0
         # for the uniqueness check: key chunks and where they came from
         self.key_chunks: list[pa.Array] = []
-        self.key_origin: list[tuple[_File, int]] = []  # (file, first data row of the chunk)
+        self.key_origin: list[tuple[DataFile, int]] = []  # (file, first data row of the chunk)
 
     def run(self) -> None:
         for _ in self.iterate():
@@ -51,7 +55,7 @@ class _Pass:
 
     def iterate(self) -> Iterator[pa.RecordBatch]:
         for f in self.files:
-            for raw in self.source.read(f, self.table, self.problems):
+            for raw in reading.read(self.fs, f, self.table, self.problems):
                 batch = self._batch(f, raw)
                 if batch is None:
                     continue
@@ -70,9 +74,9 @@ class _Pass:
             return pa.array([], pa.string())
         return pa.concat_arrays(self.key_chunks)
 
-    def _batch(self, f: _File, raw: _RawBatch) -> pa.RecordBatch | None:
+    def _batch(self, f: DataFile, raw: RawBatch) -> pa.RecordBatch | None:
         n = raw.num_rows
-        tz = self.source.timezone
+        tz = self.timezone
         values: dict[str, pa.Array] = {}
         checks: list[tuple[pa.Array, Callable[[int], str]]] = []
 
@@ -81,20 +85,20 @@ class _Pass:
             if arr is None:  # column absent from the file
                 values[col.name] = pa.nulls(n, self.table.schema.field(col.name).type)
                 continue
-            arr = _decode(arr)
+            arr = decode(arr)
             shown = arr  # for messages; string columns may hold bad UTF-8, so show their bytes
             if pa.types.is_string(arr.type):
                 shown = arr.view(pa.binary())
             elif pa.types.is_large_string(arr.type):
                 shown = arr.view(pa.large_binary())
-            arr, not_utf8 = _utf8(arr)
+            arr, not_utf8 = utf8(arr)
             if not_utf8 is not None:
-                checks.append((not_utf8, _reason(col.name, shown, lambda v: f"{_show(v)} is not valid UTF-8 text")))
+                checks.append((not_utf8, _reason(col.name, shown, lambda v: f"{show(v)} is not valid UTF-8 text")))
             found = raw.column_problems.get(col.name)
-            read_bad = _indices_mask(n, sorted(found)) if found else None
+            read_bad = indices_mask(n, sorted(found)) if found else None
             if found:
                 checks.append((read_bad, lambda i, name=col.name, found=found: f"{name}: {found[i]}"))
-            conv = _convert(arr, col, tz)
+            conv = convert(arr, col, tz)
             values[col.name] = conv.values
             if conv.bad is not None:
                 checks.append((conv.bad, _reason(col.name, arr, conv.why)))
@@ -103,16 +107,16 @@ class _Pass:
                 for mask in (not_utf8, read_bad, conv.bad):
                     if mask is not None:
                         missing = pc.and_(missing, pc.invert(mask))
-                missing = _mask(missing)
+                missing = nonnull_mask(missing)
                 if missing is not None:
                     checks.append((missing, _const(f"{col.name}: missing value")))
 
-        if self.table is _ORDER_LINES:
+        if self.table is ORDER_LINES:
             checks += self._order_line_checks(values, raw)
 
         bad = None
         for mask, _ in checks:
-            bad = _or(bad, mask)
+            bad = or_masks(bad, mask)
         n_bad = int(pc.sum(bad).as_py() or 0) if bad is not None else 0
 
         key = values[self.table.key]
@@ -125,7 +129,7 @@ class _Pass:
             rows = pc.indices_nonzero(bad).slice(0, room).to_pylist() if room else []
             for i in rows:
                 reasons = [why(i) for mask, why in checks if mask[i].as_py()]
-                self.problems.add(_Pending(f, "; ".join(reasons), **_where(f, raw.first_row + i)))
+                self.problems.add(Pending(f, "; ".join(reasons), **_where(f, raw.first_row + i)))
             self.problems.count(n_bad - len(rows))
         if self.problems.total:
             return None
@@ -134,24 +138,24 @@ class _Pass:
         for col in self.table.columns:
             default = col.default
             if col.kind == "currency":
-                default = self.source.currency
+                default = self.currency
             if default is not None and values[col.name].null_count:
                 values[col.name] = pc.fill_null(values[col.name], pa.scalar(default, self.table.schema.field(col.name).type))
-        if self.table is _PRODUCTS and values["tags"].null_count:
+        if self.table is PRODUCTS and values["tags"].null_count:
             values["tags"] = pc.if_else(pc.is_null(values["tags"]), pa.scalar([], pa.list_(pa.string())), values["tags"])
-        if self.table is _ORDER_LINES and self.known_ids is not None:
+        if self.table is ORDER_LINES and self.known_ids is not None:
             self.unmapped += n - int(pc.sum(pc.is_in(values["artifact_id"], value_set=self.known_ids)).as_py() or 0)
         self.rows += n
         return pa.RecordBatch.from_arrays([values[name] for name in self.table.schema.names], schema=self.table.schema)
 
-    def _order_line_checks(self, values: dict[str, pa.Array], raw: _RawBatch) -> list[tuple[pa.Array, Callable[[int], str]]]:
+    def _order_line_checks(self, values: dict[str, pa.Array], raw: RawBatch) -> list[tuple[pa.Array, Callable[[int], str]]]:
         out: list[tuple[pa.Array, Callable[[int], str]]] = []
         qty, refunded = values["quantity"], values["refunded_quantity"]
         price, discount = values["unit_price"], values["discount"]
         zero = pa.scalar(Decimal(0), schemas.MONEY)
 
         def add(expr: pa.Array, why: Callable[[int], str]) -> None:
-            mask = _mask(expr)
+            mask = nonnull_mask(expr)
             if mask is not None:
                 out.append((mask, why))
 
@@ -192,25 +196,25 @@ class _Pass:
         shown = dups.slice(0, room).to_pylist()
         self.problems.count(dups.num_rows - len(shown))
 
-        def origin(i: int) -> tuple[_File, int]:
+        def origin(i: int) -> tuple[DataFile, int]:
             c = bisect.bisect_right(starts, i) - 1
             f, first_row = self.key_origin[c]
             return f, first_row + (i - starts[c])
 
-        wanted: dict[int, tuple[_File, set[int]]] = {}
+        wanted: dict[int, tuple[DataFile, set[int]]] = {}
         for rec in shown:
             f, row = origin(rec["first"])
             wanted.setdefault(id(f), (f, set()))[1].add(row)
-        located = {key: self.source.locate_rows(f, rows) for key, (f, rows) in wanted.items()}
+        located = {key: locate(self.fs, f, rows, 0)[0] for key, (f, rows) in wanted.items()}
         for rec in shown:
             f, row = origin(rec["i"])
             first_file, first_row = origin(rec["first"])
             line, unit = located[id(first_file)].get(first_row, (first_row + 1, "row"))
             where = f"{unit} {line} of {first_file.name}"
-            self.problems.add(_Pending(f, f"{self.table.key} {rec['k']!r} duplicates {where}", **_where(f, row)))
+            self.problems.add(Pending(f, f"{self.table.key} {rec['k']!r} duplicates {where}", **_where(f, row)))
 
 
-def _where(f: _File, row: int) -> dict[str, int]:
+def _where(f: DataFile, row: int) -> dict[str, int]:
     if f.fmt == "parquet":
         return {"line": row + 1}
     if f.row_lines is not None and row < len(f.row_lines):
