@@ -5,6 +5,13 @@ bulk operations and their polling through `node(id:)`, paginated `products` / `o
 nested `lineItems`), bulk results as JSONL with `__parentId`, and the client credentials grant
 (`/admin/oauth/access_token`). Tests change its data between syncs and switch on misbehaviour:
 throttling, failing requests, expired tokens, missing scopes, failed bulk operations.
+
+Tag writes: `tagsAdd` / `tagsRemove` (tags compared without case; `userErrors` for the products in
+`tag_user_errors`), and bulk mutations: `stagedUploadsCreate` (BULK_MUTATION_VARIABLES) gives a
+target on this server (`/staged-uploads`, a multipart POST with the file last, as cloud storage
+takes it), `bulkOperationRunMutation` runs the uploaded JSONL (one at a time per shop; applied at
+once, reported RUNNING for `polls_until_done` polls), `currentBulkOperation(type: MUTATION)`, and a
+result JSONL with one line per input line (`__lineNumber`).
 """
 
 from __future__ import annotations
@@ -12,6 +19,9 @@ from __future__ import annotations
 import json
 import re
 import threading
+from datetime import datetime, timezone
+from email.parser import BytesParser
+from email.policy import HTTP
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -85,6 +95,8 @@ class FakeShopify:
     children_first: bool = False
     deny_orders: bool = False
     expire_token_after: int | None = None
+    tag_user_errors: dict[str, str] = field(default_factory=dict)
+    """Product GID -> the userError message tagsAdd / tagsRemove answer for it."""
     # what happened
     requests: list[dict] = field(default_factory=list)
     token_requests: int = 0
@@ -92,6 +104,9 @@ class FakeShopify:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
         self.ops: dict[int, dict] = {}
+        self.uploads: dict[str, bytes] = {}
+        self.tag_mutations: list[dict] = []
+        """Every tagsAdd / tagsRemove applied, per product or as a bulk line: {name, id, tags}."""
         self.graphql_calls = 0
         fake = self
 
@@ -142,6 +157,8 @@ class FakeShopify:
     def handle_post(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]]:
         if path == "/admin/oauth/access_token":
             return self.access_token(body)
+        if path == "/staged-uploads":
+            return self.receive_upload(headers, body)
         if not re.fullmatch(r"/admin/api/\d{4}-\d{2}/graphql\.json", path):
             return 404, {"errors": "Not Found"}, {}
         request = json.loads(body)
@@ -181,6 +198,17 @@ class FakeShopify:
         return 200, {"access_token": token, "scope": ",".join(self.scopes), "expires_in": 86399}, {}
 
     def answer(self, query: str, variables: dict) -> Any:
+        if "stagedUploadsCreate" in query:
+            return self.stage(variables["input"])
+        if "bulkOperationRunMutation" in query:
+            return self.run_bulk_mutation(variables["mutation"], variables["stagedUploadPath"])
+        if "currentBulkOperation" in query:
+            return {"currentBulkOperation": self.current_mutation()}
+        for name in ("tagsAdd", "tagsRemove"):
+            if f"{name}(" in query:
+                return {name: self.tag(name, variables)}
+        if "currentAppInstallation" in query and "shop {" not in query:
+            return {"currentAppInstallation": {"accessScopes": [{"handle": s} for s in self.scopes]}}
         if "bulkOperationRunQuery" in query:
             return self.run_bulk(variables["query"])
         if "node(id:" in query and "BulkOperation" in query:
@@ -248,6 +276,8 @@ class FakeShopify:
 
     def poll(self, n: int) -> dict:
         op = self.ops[n]
+        if op.get("kind") == "mutation":
+            return self.poll_mutation(n)
         op["polls"] += 1
         base = {"id": f"gid://shopify/BulkOperation/{n}", "errorCode": None, "objectCount": "0", "url": None,
                 "partialDataUrl": None}
@@ -271,6 +301,104 @@ class FakeShopify:
         return {**base, "status": "COMPLETED", "objectCount": str(len(rows)),
                 "fileSize": str(len(op["jsonl"])) if rows else None,
                 "url": f"{self.url}/bulk/{n}.jsonl" if rows else None}
+
+    # -- tags -------------------------------------------------------------------------------
+
+    def product(self, gid: str) -> dict | None:
+        return next((p for p in self.products if p["id"] == gid), None)
+
+    def tag(self, name: str, variables: dict) -> dict:
+        """tagsAdd / tagsRemove on one product, as Shopify answers them."""
+        gid = variables.get("id")
+        product = self.product(gid)
+        if product is None:
+            return {"node": None, "userErrors": [{"field": ["id"], "message": "Product does not exist"}]}
+        if gid in self.tag_user_errors:
+            return {"node": None, "userErrors": [{"field": ["tags"], "message": self.tag_user_errors[gid]}]}
+        raw = variables.get("tags") or []
+        tags = [t.strip() for item in ([raw] if isinstance(raw, str) else raw) for t in item.split(",") if t.strip()]
+        have = product["tags"]
+        if name == "tagsAdd":
+            for t in tags:
+                if t.casefold() not in {h.casefold() for h in have}:
+                    have.append(t)
+        else:
+            gone = {t.casefold() for t in tags}
+            product["tags"] = have = [h for h in have if h.casefold() not in gone]
+        product["updatedAt"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.tag_mutations.append({"name": name, "id": gid, "tags": tags})
+        return {"node": {"id": gid}, "userErrors": []}
+
+    def stage(self, inputs: list[dict]) -> dict:
+        targets, errors = [], []
+        for item in inputs:
+            if item.get("resource") != "BULK_MUTATION_VARIABLES" or item.get("httpMethod", "PUT") != "POST":
+                errors.append({"field": ["input"], "message": "this stand-in stages BULK_MUTATION_VARIABLES by POST only"})
+                continue
+            key = f"tmp/21759409/bulk/{len(self.uploads) + len(targets) + 1}/{item['filename']}"
+            targets.append({"url": f"{self.url}/staged-uploads", "resourceUrl": None, "parameters": [
+                {"name": "key", "value": key}, {"name": "Content-Type", "value": item.get("mimeType", "text/jsonl")},
+                {"name": "success_action_status", "value": "201"}, {"name": "acl", "value": "private"},
+                {"name": "policy", "value": "eyJjb25kaXRpb25zIjpbXX0="}, {"name": "x-goog-signature", "value": "abc123"}]})
+        return {"stagedUploadsCreate": {"stagedTargets": targets, "userErrors": errors}}
+
+    def receive_upload(self, headers: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """The staged target: multipart/form-data, the signed fields first, the file last."""
+        ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        self.requests.append({"method": "POST", "path": "/staged-uploads", "headers": headers})
+        if not ctype.startswith("multipart/form-data"):
+            return 400, "<Error><Code>InvalidArgument</Code></Error>", {"Content-Type": "application/xml"}
+        message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {ctype}\r\n\r\n".encode() + body)
+        parts = list(message.iter_parts())
+        fields = {p.get_param("name", header="content-disposition"): p.get_content() for p in parts[:-1]}
+        if not parts or parts[-1].get_param("name", header="content-disposition") != "file" or not fields.get("key"):
+            return 400, "<Error><Code>InvalidArgument</Code><Message>file must come last</Message></Error>", \
+                {"Content-Type": "application/xml"}
+        self.uploads[fields["key"]] = parts[-1].get_payload(decode=True)
+        return 201, "<PostResponse></PostResponse>", {"Content-Type": "application/xml"}
+
+    def _mutation_ops(self) -> list[int]:
+        return [n for n, op in self.ops.items() if op.get("kind") == "mutation"]
+
+    def run_bulk_mutation(self, mutation: str, path: str) -> dict:
+        def refused(message: str, code: str) -> dict:
+            return {"bulkOperationRunMutation": {"bulkOperation": None, "userErrors": [
+                {"field": None, "message": message, "code": code}]}}
+
+        running = [n for n in self._mutation_ops() if self.ops[n]["polls"] < self.polls_until_done]
+        if running:
+            return refused(f"A bulk mutation operation for this app and shop is already in progress: "
+                           f"gid://shopify/BulkOperation/{running[-1]}.", "OPERATION_IN_PROGRESS")
+        if path not in self.uploads:
+            return refused("The JSONL file could not be found. Try uploading the file again, and check that "
+                           "you've entered the URL correctly for the stagedUploadPath mutation argument.",
+                           "NO_SUCH_FILE")
+        name = next((m for m in ("tagsAdd", "tagsRemove") if f"{m}(" in mutation), None)
+        if name is None:
+            return refused("this stand-in runs tagsAdd and tagsRemove only", "INVALID_MUTATION")
+        results = []
+        for i, line in enumerate(self.uploads[path].decode().splitlines()):
+            if line.strip():
+                results.append({"data": {name: self.tag(name, json.loads(line))}, "__lineNumber": i})
+        n = len(self.ops) + 1
+        self.ops[n] = {"kind": "mutation", "polls": 0, "jsonl": "".join(json.dumps(r) + "\n" for r in results),
+                       "count": len(results)}
+        return {"bulkOperationRunMutation": {"bulkOperation": {"id": f"gid://shopify/BulkOperation/{n}",
+                                                               "status": "CREATED"}, "userErrors": []}}
+
+    def poll_mutation(self, n: int) -> dict:
+        op = self.ops[n]
+        op["polls"] += 1
+        base = {"id": f"gid://shopify/BulkOperation/{n}", "errorCode": None, "objectCount": "0", "url": None,
+                "partialDataUrl": None}
+        if op["polls"] < self.polls_until_done:
+            return {**base, "status": "RUNNING"}
+        return {**base, "status": "COMPLETED", "objectCount": str(op["count"]),
+                "url": f"{self.url}/bulk/{n}.jsonl" if op["count"] else None}
+
+    def current_mutation(self) -> dict | None:
+        ops = self._mutation_ops()
+        return self.poll_mutation(ops[-1]) if ops else None
 
     # -- inspection -------------------------------------------------------------------------
 

@@ -88,6 +88,18 @@ class Settings(BaseSettings):
     """Each incremental Shopify sync re-reads changes from this long before the saved position, so
     late-indexed updates and clock skew are not missed (re-read rows are upserted, not added)."""
 
+    shopify_tags_enabled: bool = False
+    """Tag products in Shopify with their tiers after each successful refresh (`perftiers shopify
+    push-tags` works either way). Needs the `write_products` scope; see docs/shopify.md."""
+
+    shopify_tag_prefix: str = "perftiers:"
+    """Prefix of the tags perftiers writes (`perftiers:winner`, ...). Tags under it belong to perftiers:
+    the ones that no longer hold are removed; tags without it are never touched."""
+
+    shopify_tag_tiers: list[str] = Field(default_factory=lambda: ["top_riser", "winner", "banana",
+                                                                   "archive_candidate"])
+    """Tiers whose flag becomes a tag: `top_riser`, `winner`, `banana`, `archive_candidate`."""
+
     sync_cron: str = "0 2 * * *"
     """When `serve` runs the daily sync (cron, store timezone). A refresh follows a successful sync."""
 
@@ -130,6 +142,25 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}; use an IANA name such as 'Europe/Berlin'") from exc
         return value
+
+    @field_validator("shopify_tag_prefix")
+    @classmethod
+    def _usable_prefix(cls, value: str) -> str:
+        value = value.strip()
+        if not value or "," in value or len(value) > 200:
+            raise ValueError("shopify_tag_prefix must be 1-200 characters without a comma (e.g. 'perftiers:'): an "
+                             "empty prefix would make every tag of a product perftiers' to remove")
+        return value
+
+    @field_validator("shopify_tag_tiers")
+    @classmethod
+    def _known_tiers(cls, value: list[str]) -> list[str]:
+        from perftiers.rules import TIERS
+
+        unknown = [t for t in value if t not in TIERS]
+        if unknown:
+            raise ValueError(f"unknown tier(s) {', '.join(unknown)} in shopify_tag_tiers; choose from {', '.join(TIERS)}")
+        return list(dict.fromkeys(value))
 
     @classmethod
     def settings_customise_sources(

@@ -1,5 +1,6 @@
 """The pipeline jobs as the CLI, the API and the scheduler start them: a sync, a refresh, and the
-daily job `sync_then_refresh` (the one place that says a refresh follows a successful sync)."""
+daily job `sync_then_refresh` (the one place that says a refresh follows a successful sync), the
+history backfill, and the Shopify tag push (which follows each successful refresh when enabled)."""
 
 from __future__ import annotations
 
@@ -44,8 +45,46 @@ def refresh(
 ) -> dict[str, Any]:
     from perftiers.refresh.mart import refresh_mart
 
+    if settings.shopify_tags_enabled:
+        on_done = _then_push_tags(settings, trigger, progress, on_done)
     return run_job(settings, "refresh", trigger, lambda ctx: refresh_mart(ctx, as_of), progress=progress,
                    background=background, on_done=on_done)
+
+
+def _then_push_tags(settings: Settings, trigger: str, progress: Progress,
+                    on_done: Callable[[dict[str, Any]], None] | None) -> Callable[[dict[str, Any]], None]:
+    """After a successful refresh, the tag push (`shopify_tags_enabled`). It never fails the refresh:
+    its failure is its own failed `tags` run, with a `tags.failed` alert."""
+
+    def done(record: dict[str, Any]) -> None:
+        if on_done is not None:
+            on_done(record)
+        if record.get("status") != "succeeded":
+            return
+        try:
+            push_tags(settings, trigger=trigger, progress=progress, on_done=on_done)
+        except AlreadyRunning:
+            log.warning("tag push after refresh %s skipped: another run holds the lock", record["run_id"])
+        except Exception as exc:  # recorded in its own telemetry record
+            log.warning("tag push after refresh %s failed: %s", record["run_id"], exc)
+
+    return done
+
+
+def push_tags(
+    settings: Settings,
+    *,
+    trigger: str,
+    progress: Progress = no_progress,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Tag the shop's products with their tiers (`perftiers.pipeline.tags`), as a `tags` run.
+    `options` go to the tag writer (tests: `sleep`, `poll_interval`, `bulk_threshold`)."""
+    from perftiers.pipeline import tags
+
+    return run_job(settings, "tags", trigger, lambda ctx: tags.push(ctx, **options), progress=progress,
+                   on_done=on_done)
 
 
 def sync_then_refresh(

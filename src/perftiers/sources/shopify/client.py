@@ -290,3 +290,18 @@ class AdminClient:
                 if started:
                     raise ShopifyUnavailable(f"the bulk result download broke off ({type(exc).__name__})") from None
                 self._retry_or_raise(attempt, f"bulk result download failed ({exc})")
+
+    def upload(self, url: str, fields: dict[str, str], filename: str, content: bytes, mime: str) -> None:
+        """POST a file to a staged upload target (multipart: its `fields`, then the file). The target
+        is pre-signed: no token is sent."""
+        for attempt in range(1, self.max_retries + 2):
+            try:
+                resp = self.http.post(url, data=fields, files={"file": (filename, content, mime)})
+            except httpx.TransportError as exc:
+                self._retry_or_raise(attempt, f"staged upload failed ({type(exc).__name__})")
+                continue
+            if resp.status_code < 300:
+                return
+            if resp.status_code < 500:
+                raise ShopifyError(f"the staged upload target answered HTTP {resp.status_code}")
+            self._retry_or_raise(attempt, f"staged upload answered HTTP {resp.status_code}")
