@@ -116,7 +116,7 @@ async function start(who) {
     },
   });
   initThresholds({ canEdit, tiers, thresholds, onError: showError, onSaved: () => loadRuns().catch(() => {}) });
-  if (who.role === "admin") initWebhooks({ onError: showError });
+  if (who.role === "admin") initWebhooks({ tiers, onError: showError });
   $("period").addEventListener("change", (e) => navigate({ period: Number(e.target.value) }));
   $("sync-history").addEventListener("toggle", (e) => {
     if (e.target.open) loadRuns().catch((err) => showError(err.message));

@@ -6,7 +6,7 @@ import { get, post, request } from "./api.js";
 
 const PATH = "/api/webhooks";
 const EVENTS = ["tier.entered", "tier.left", "sync.failed", "refresh.failed", "tags.failed"];
-const TIERS = [["top_riser", "Top risers"], ["winner", "Winners"], ["banana", "Bananas"], ["archive_candidate", "Archive candidates"]];
+let tiers = []; // [key, plural label] per tier, from the API's /schema
 let hooks = { onError: () => {} };
 let dialog = null;
 let shownLog = null;
@@ -30,9 +30,11 @@ function checkboxes(name, items) {
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
-/** Adds the "Alerts" button to the top bar and builds the dialog (call for admins only). */
+/** Adds the "Alerts" button to the top bar and builds the dialog (call for admins only).
+ *  `opts.tiers`: the API's tier table (/schema), one tier choice each. */
 export function initWebhooks(opts) {
   hooks = opts;
+  tiers = opts.tiers.map((t) => [t.key, t.plural]);
   const button = el("button", { type: "button", id: "open-webhooks", class: "btn", onclick: open }, "Alerts");
   const actions = document.getElementById("topbar-actions");
   actions.insertBefore(button, document.getElementById("sign-out"));
@@ -51,7 +53,7 @@ export function initWebhooks(opts) {
       el("label", { for: "wh-format" }, "Format"),
       el("select", { id: "wh-format", name: "format" }, el("option", { value: "json" }, "JSON (signed)"), el("option", { value: "slack" }, "Slack")),
       checkboxes("event", EVENTS.map((e) => [e, e])),
-      checkboxes("tier", TIERS),
+      checkboxes("tier", tiers),
       el("div", { class: "dialog-actions" }, el("button", { type: "submit", class: "btn btn-primary" }, "Add"))),
     el("div", { id: "wh-secret", hidden: true, role: "status" }),
     el("p", { id: "wh-error", class: "error", role: "alert" }),
