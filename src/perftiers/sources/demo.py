@@ -397,23 +397,85 @@ def _launch_days(rng: np.random.Generator, n: int, days: int) -> tuple[np.ndarra
 
 
 def _build_model(src: DemoSource) -> _Model:
+    """The store for `src`: every step draws from one random stream in a fixed order (the
+    order is part of the output: reordering the steps changes the store of every seed)."""
     n = src.products
     days = HISTORY_DAYS
     root = _seed_words(src.seed)
     rng = np.random.default_rng([root, 1])
     dates, day_start = _calendar(src)
-    day_len = np.diff(day_start)
 
-    # -- launches, in SKU order ----------------------------------------------------------------
+    launch, opening, launch_us, no_launch_date = _launches(rng, n, days, day_start)
+    design = _designs(rng, n)
+    price_cents = _prices(rng, design.type_idx)
+    vendor_names, vendor_idx = _vendors(rng, design.type_idx)
+    tags = _tags(rng, design.type_idx, opening, launch, dates)
+    coef_fast, tau_fast, coef_slow, tau_slow, coef_floor = _demand(rng, n)
+    inactive, last_day = _lifetimes(rng, launch, days)
+    seasonal = _seasonal(dates, rng)
+
+    model = _Model(
+        days=days,
+        day_start_us=day_start,
+        launch_day=launch,
+        launch_us=launch_us,
+        last_day=last_day,
+        type_idx=design.type_idx,
+        price_cents=price_cents,
+        coef_fast=coef_fast,
+        tau_fast=tau_fast,
+        coef_slow=coef_slow,
+        tau_slow=tau_slow,
+        coef_floor=coef_floor,
+        seasonal=seasonal,
+        decay=np.exp(-np.arange(days)[None, :] / _TAUS[:, None]),
+        lines_per_day=np.zeros(days, dtype=np.int64),
+        discount_rate=_discount_rates(dates),
+    )
+    model.lines_per_day = _split_lines(model, src.order_lines_target, np.random.default_rng([root, 2]))
+    model.artifact_ids = _skus(n)
+    model.products = pa.Table.from_arrays(
+        [
+            model.artifact_ids,
+            _names(design),
+            pa.array([t.name for t in _TYPES], pa.string()).take(pa.array(design.type_idx)),
+            pa.array(vendor_names, pa.string()).take(pa.array(vendor_idx)),
+            tags,
+            pa.array(~inactive),
+            pa.array(launch_us, type=pa.int64(), mask=no_launch_date).cast(schemas.TS),
+        ],
+        schema=schemas.PRODUCTS,
+    )
+    return model
+
+
+def _launches(rng: np.random.Generator, n: int, days: int,
+              day_start: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """In SKU order: launch day, opening catalogue or not, launch instant (UTC microseconds),
+    and whether the product is shown without `launched_at`."""
     launch, opening = _launch_days(rng, n, days)
     order = np.argsort(launch, kind="stable")
     launch = launch[order]
     opening = opening[order]
+    day_len = np.diff(day_start)
     launch_frac = rng.uniform(0.30, 0.45, n)  # roughly 07:00 - 11:00 local
     launch_us = day_start[launch] + (launch_frac * day_len[launch]).astype(np.int64)
     no_launch_date = rng.random(n) < 0.05
+    return launch, opening, launch_us, no_launch_date
 
-    # -- designs and types: runs of 1-4 consecutive SKUs share a design, each in another type ----
+
+@dataclass(frozen=True)
+class _Design:
+    """Per product: its type (index into `_TYPES`) and name parts."""
+
+    type_idx: np.ndarray
+    adj_idx: np.ndarray
+    noun_idx: np.ndarray
+    series: np.ndarray  # 0, or k for "Vol. k+1" once every adjective-noun pair is taken
+
+
+def _designs(rng: np.random.Generator, n: int) -> _Design:
+    """Runs of 1-4 consecutive SKUs share a design (a name), each in another product type."""
     family = 1 + _sample_cdf(rng, np.cumsum([0.45, 0.30, 0.17, 0.08]), n)
     fam_start = np.cumsum(family) - family
     n_fam = int(np.searchsorted(fam_start, n, side="left"))
@@ -432,28 +494,48 @@ def _build_model(src: DemoSource) -> _Model:
     combo_perm = rng.permutation(n_combos)
     design = combo_perm[np.arange(n_fam) % n_combos]
     series = np.arange(n_fam) // n_combos  # only for catalogues beyond every name combination
-    adj_idx = (design // len(_NOUNS))[fam_of]
-    noun_idx = (design % len(_NOUNS))[fam_of]
+    return _Design(
+        type_idx=type_idx,
+        adj_idx=(design // len(_NOUNS))[fam_of],
+        noun_idx=(design % len(_NOUNS))[fam_of],
+        series=series[fam_of],
+    )
 
-    # -- price --------------------------------------------------------------------------------
+
+def _prices(rng: np.random.Generator, type_idx: np.ndarray) -> np.ndarray:
+    """Cents, within the type's range, ending in .00, .50 or .95 (24.95 rather than 25.95)."""
+    n = len(type_idx)
     lo = np.array([t.price[0] for t in _TYPES])[type_idx]
     hi = np.array([t.price[1] for t in _TYPES])[type_idx]
     dollars = lo + np.floor(rng.random(n) * (hi - lo + 1)).astype(np.int64)
     cents = np.array([0, 0, 0, 0, 50, 95])[_sample_cdf(rng, np.cumsum([1 / 6] * 6), n)]
     price_cents = dollars * 100 + cents
-    price_cents = np.where(cents == 95, price_cents - 100, price_cents)  # 24.95 rather than 25.95
-    price_cents = np.maximum(price_cents, 900)
+    price_cents = np.where(cents == 95, price_cents - 100, price_cents)
+    return np.maximum(price_cents, 900)
 
-    # -- vendor, tags -------------------------------------------------------------------------
+
+def _pick(options: np.ndarray, roll: np.ndarray) -> np.ndarray:
+    """One of `options` per uniform `roll` in [0, 1)."""
+    return options[np.minimum((roll * len(options)).astype(np.int64), len(options) - 1)]
+
+
+def _vendors(rng: np.random.Generator, type_idx: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The vendor names, and each product's vendor (index into them) among its type's vendors."""
     vendor_names = sorted({v for t in _TYPES for v in t.vendors})
     vendor_ix = {v: i for i, v in enumerate(vendor_names)}
-    type_vendor = [np.array([vendor_ix[v] for v in t.vendors]) for t in _TYPES]
-    vendor_pick = rng.random(n)
-    vendor_idx = np.empty(n, dtype=np.int64)
-    for k, options in enumerate(type_vendor):
+    vendor_pick = rng.random(len(type_idx))
+    vendor_idx = np.empty(len(type_idx), dtype=np.int64)
+    for k, ptype in enumerate(_TYPES):
         sel = type_idx == k
-        vendor_idx[sel] = options[np.minimum((vendor_pick[sel] * len(options)).astype(np.int64), len(options) - 1)]
+        vendor_idx[sel] = _pick(np.array([vendor_ix[v] for v in ptype.vendors]), vendor_pick[sel])
+    return vendor_names, vendor_idx
 
+
+def _tags(rng: np.random.Generator, type_idx: np.ndarray, opening: np.ndarray, launch: np.ndarray,
+          dates: list[dt.date]) -> pa.ListArray:
+    """category:, collection: (the launch season, or core for the opening catalogue), and mostly
+    a color: and a material: of the product's type."""
+    n = len(type_idx)
     vocab: list[str] = []
     vocab_ix: dict[str, int] = {}
 
@@ -478,20 +560,22 @@ def _build_model(src: DemoSource) -> _Model:
     for k, ptype in enumerate(_TYPES):
         sel = type_idx == k
         if ptype.colors:
-            ids = np.array([tag(f"color:{c}") for c in ptype.colors])
-            pick = ids[np.minimum((color_roll[sel] * len(ids)).astype(np.int64), len(ids) - 1)]
+            pick = _pick(np.array([tag(f"color:{c}") for c in ptype.colors]), color_roll[sel])
             color_tag[sel] = np.where(has_color[sel], pick, -1)
-        ids = np.array([tag(f"material:{m}") for m in ptype.materials])
-        pick = ids[np.minimum((material_roll[sel] * len(ids)).astype(np.int64), len(ids) - 1)]
+        pick = _pick(np.array([tag(f"material:{m}") for m in ptype.materials]), material_roll[sel])
         material_tag[sel] = np.where(has_material[sel], pick, -1)
     tag_matrix = np.stack([category_tag[type_idx], collection_tag, color_tag, material_tag], axis=1)
     present = tag_matrix >= 0
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(present.sum(axis=1), out=offsets[1:])
     tag_values = pa.array(vocab, pa.string()).take(pa.array(tag_matrix[present]))
-    tags = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), tag_values)
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), tag_values)
 
-    # -- demand -------------------------------------------------------------------------------
+
+def _demand(rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
+    """Each product's demand curve: coef_fast, tau_fast, coef_slow, tau_slow, coef_floor (the
+    taus index `_TAUS`). Flash hits spike and fade, steady sellers keep a floor, duds sell next
+    to nothing and about 3% never sell; popularity is heavy-tailed."""
     kind_roll = rng.random(n)
     never = kind_roll < 0.03
     dud = (kind_roll >= 0.03) & (kind_roll < 0.22)
@@ -510,89 +594,69 @@ def _build_model(src: DemoSource) -> _Model:
     tau_fast = np.empty(n, dtype=np.int64)
     tau_slow = np.empty(n, dtype=np.int64)
     for kind, sel in (("flash", flash), ("steady", steady), ("dud", dud | never)):
-        choices = _FAST_TAUS[kind]
-        tau_fast[sel] = choices[np.minimum((fast_roll[sel] * len(choices)).astype(np.int64), len(choices) - 1)]
-        choices = _SLOW_TAUS[kind]
-        tau_slow[sel] = choices[np.minimum((slow_roll[sel] * len(choices)).astype(np.int64), len(choices) - 1)]
+        tau_fast[sel] = _pick(_FAST_TAUS[kind], fast_roll[sel])
+        tau_slow[sel] = _pick(_SLOW_TAUS[kind], slow_roll[sel])
+    return scale * amp_fast, tau_fast, scale * amp_slow, tau_slow, scale * amp_floor
 
-    # -- active status: old products are more often retired; most retired ones stopped selling
+
+def _lifetimes(rng: np.random.Generator, launch: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inactive or not, and the last day with demand: old products are more often retired, and
+    most retired ones stopped selling at least 30 days before the end."""
+    n = len(launch)
     age = (days - 1 - launch) / (days - 1)
     inactive = rng.random(n) < 0.25 * age**1.5
     stopped = inactive & (rng.random(n) < 0.85)
-    room = days - 31 - launch  # stop at least 30 days before the end
+    room = days - 31 - launch
     stop_frac = rng.uniform(0.15, 0.95, n)
     last_day = np.full(n, days - 1, dtype=np.int64)
     last_day[stopped] = np.where(room[stopped] > 0,
                                  launch[stopped] + (stop_frac[stopped] * room[stopped]).astype(np.int64),
                                  launch[stopped] - 1)
+    return inactive, last_day
 
-    seasonal = _seasonal(dates, rng)
-    decay = np.exp(-np.arange(days)[None, :] / _TAUS[:, None])
 
-    model = _Model(
-        days=days,
-        day_start_us=day_start,
-        launch_day=launch,
-        launch_us=launch_us,
-        last_day=last_day,
-        type_idx=type_idx,
-        price_cents=price_cents,
-        coef_fast=scale * amp_fast,
-        tau_fast=tau_fast,
-        coef_slow=scale * amp_slow,
-        tau_slow=tau_slow,
-        coef_floor=scale * amp_floor,
-        seasonal=seasonal,
-        decay=decay,
-        lines_per_day=np.zeros(days, dtype=np.int64),
-        discount_rate=np.full(days, _DISCOUNT_RATE),
-    )
+def _discount_rates(dates: list[dt.date]) -> np.ndarray:
+    """Share of orders with a discount code each day: much higher from Black Friday to Cyber Monday."""
+    rates = np.full(len(dates), _DISCOUNT_RATE)
     for i, d in enumerate(dates):
-        offset = (d - _black_friday(d.year)).days
-        if 0 <= offset <= 3:
-            model.discount_rate[i] = 0.40
+        if 0 <= (d - _black_friday(d.year)).days <= 3:
+            rates[i] = 0.40
+    return rates
 
-    # -- split the requested lines over the days -------------------------------------------------
+
+def _split_lines(model: _Model, target: int, rng: np.random.Generator) -> np.ndarray:
+    """Order lines per day: exactly `target` in all, spread like the expected demand."""
     totals = _daily_totals(model)
     total = totals.sum()
-    if src.order_lines_target > 0 and total > 0:
-        totals[totals < total * 1e-12] = 0.0
-        alloc_rng = np.random.default_rng([root, 2])
-        model.lines_per_day = alloc_rng.multinomial(src.order_lines_target, totals / totals.sum()).astype(np.int64)
+    if not (target > 0 and total > 0):
+        return np.zeros(model.days, dtype=np.int64)
+    totals[totals < total * 1e-12] = 0.0
+    return rng.multinomial(target, totals / totals.sum()).astype(np.int64)
 
-    # -- the product table ----------------------------------------------------------------------
-    width = max(6, len(str(n)))
+
+def _skus(n: int) -> pa.Array:
+    """`sku-000001`, ... in launch order (wider once there are a million products)."""
     numbers = pc.cast(pa.array(np.arange(1, n + 1)), pa.string())
-    artifact_ids = pc.binary_join_element_wise("sku-", pc.utf8_lpad(numbers, width=width, padding="0"), "")
+    return pc.binary_join_element_wise("sku-", pc.utf8_lpad(numbers, width=max(6, len(str(n))), padding="0"), "")
+
+
+def _names(design: _Design) -> pa.Array:
+    """Names like `Cosmic Fox Hoodie`, with ` Vol. k` once every adjective-noun pair is taken."""
     type_names = pa.array([t.name for t in _TYPES], pa.string())
     names = pc.binary_join_element_wise(
-        pa.array(_ADJECTIVES).take(pa.array(adj_idx)),
-        pa.array(_NOUNS).take(pa.array(noun_idx)),
-        type_names.take(pa.array(type_idx)),
+        pa.array(_ADJECTIVES).take(pa.array(design.adj_idx)),
+        pa.array(_NOUNS).take(pa.array(design.noun_idx)),
+        type_names.take(pa.array(design.type_idx)),
         " ",
     )
-    if series.max(initial=0) > 0:
+    if design.series.max(initial=0) > 0:
         suffix = pc.if_else(
-            pa.array(series[fam_of] > 0),
-            pc.binary_join_element_wise(" Vol. ", pc.cast(pa.array(series[fam_of] + 1), pa.string()), ""),
+            pa.array(design.series > 0),
+            pc.binary_join_element_wise(" Vol. ", pc.cast(pa.array(design.series + 1), pa.string()), ""),
             "",
         )
         names = pc.binary_join_element_wise(names, suffix, "")
-    launched_at = pa.array(launch_us, type=pa.int64(), mask=no_launch_date).cast(schemas.TS)
-    model.products = pa.Table.from_arrays(
-        [
-            artifact_ids,
-            names,
-            type_names.take(pa.array(type_idx)),
-            pa.array(vendor_names, pa.string()).take(pa.array(vendor_idx)),
-            tags,
-            pa.array(~inactive),
-            launched_at,
-        ],
-        schema=schemas.PRODUCTS,
-    )
-    model.artifact_ids = artifact_ids
-    return model
+    return names
 
 
 def _daily_totals(model: _Model) -> np.ndarray:
