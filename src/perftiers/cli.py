@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, get_args
 
 import typer
 from pydantic import ValidationError
@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from perftiers.errors import PerftiersError
-from perftiers.settings import Settings, load_settings, remember
+from perftiers.settings import Settings, SourceName, load_settings, remember
 
 app = typer.Typer(help="Product-performance tiers for e-commerce brands.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -122,7 +122,7 @@ def _print_record(record: dict, output: Output) -> None:
 @clear_errors
 def sync(
     ctx: typer.Context,
-    source: Optional[str] = typer.Option(None, help="demo | files | shopify | shopify-csv (default from settings)."),
+    source: Optional[str] = typer.Option(None, help=f"{' | '.join(get_args(SourceName))} (default from settings)."),
     path: Optional[str] = typer.Option(None, help="Folder the files / shopify-csv source reads."),
     output: Output = typer.Option(Output.text, help="text or json"),
 ) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -22,6 +22,9 @@ from pydantic_settings import (
 )
 
 DEFAULT_HOME = Path("./perftiers-data")
+
+SourceName = Literal["demo", "files", "shopify", "shopify-csv"]
+"""The sources `perftiers.sources.SOURCES` can make (a test keeps the two the same)."""
 
 
 class Settings(BaseSettings):
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
     lock_lease_seconds: int = Field(default=120, ge=5)
     """Lease of the pipeline lock. A running job renews it; a killed job's lock expires after this."""
 
-    sync_source: str = "demo"
+    sync_source: SourceName = "demo"
     """Source the scheduled and API-triggered sync reads: `demo`, `files`, `shopify`, `shopify-csv`."""
 
     sync_path: str | None = None
