@@ -187,6 +187,13 @@ def classify_sql(metrics: str) -> str:
     """
 
 
+def tier_rank_sql(column: str = "nominal_classification") -> str:
+    """SQL ranking a nominal tier by precedence: 1 for the first tier of TIER_TABLE, ..., then `none`
+    last, so sorting by tier goes top riser, winner, banana, archive candidate, none (not key text)."""
+    ranks = " ".join(f"WHEN '{t.key}' THEN {i}" for i, t in enumerate(TIER_TABLE, start=1))
+    return f"(CASE {column} {ranks} ELSE {len(TIER_TABLE) + 1} END)"
+
+
 def reclassify_sql(classified: str) -> str:
     """`classify_sql` for a relation that already carries flags: they are dropped and computed anew."""
     return classify_sql(f"(SELECT * EXCLUDE ({', '.join(CLASSIFIED_COLUMNS)}) FROM {classified})")

@@ -78,7 +78,8 @@ EXPECTED_FLAGS = {
     "SKU-007": [],
     "SKU-008": ["top_riser"],
 }
-DEFAULT_ORDER = ["SKU-002", "SKU-001", "SKU-008", "SKU-006", "SKU-007", "SKU-003", "SKU-005", "sku-004"]
+DEFAULT_ORDER = ["SKU-001", "SKU-008", "SKU-002", "SKU-003", "SKU-005", "sku-004", "SKU-006", "SKU-007"]
+"""Tier by precedence (top riser, winner, banana, archive candidate, none), then lifetime units DESC."""
 SUMMARY = {"total_artifacts": 8, "top_risers": 2, "winners": 2, "bananas": 2, "archive_candidates": 2,
            "aggregate_measurement_total": 80, "sales_last_30_days": 66,
            # one refresh: no previous one to compare with (tests/api/test_history.py has two)

@@ -58,7 +58,22 @@ def test_login_link_sets_a_strict_httponly_session_and_redirects(browser, store_
     assert "HttpOnly" not in csrf and "SameSite=strict" in csrf.replace("Strict", "strict")
     assert browser.get("/api/session").json() == {"name": "viewer-user", "role": "viewer"}
     assert browser.get(URL).status_code == 200
-    assert_error(browser.get("/login", params={"token": "pt_nope"}), 401)
+
+def test_a_refused_login_link_opens_the_sign_in_page_with_a_message(browser):
+    # A person clicked it: the dashboard's sign-in form explains, instead of a JSON error page.
+    for params in ({"token": "pt_nope"}, {"token": ""}, {}, {"token": "x" * 600}):
+        response = browser.get("/login", params=params)
+        assert response.status_code == 303, params
+        assert response.headers["location"] == "/?signin_error=invalid_link"
+        assert not any(c.startswith(f"{SESSION_COOKIE}=") for c in set_cookie_headers(response))
+    assert browser.get("/api/session/status").json() == {"signed_in": False, "name": None, "role": None}
+
+
+def test_session_status_answers_200_signed_in_or_not(browser, store_tokens):
+    assert browser.get("/api/session/status").json() == {"signed_in": False, "name": None, "role": None}
+    assert browser.get("/api/session/status", headers=bearer("pt_wrong")).json()["signed_in"] is False
+    browser.post("/api/session", json={"token": store_tokens["editor"]})
+    assert browser.get("/api/session/status").json() == {"signed_in": True, "name": "editor-user", "role": "editor"}
 
 
 def test_cookie_writes_need_the_csrf_header(browser, store_tokens):

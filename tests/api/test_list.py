@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.api import store as known
-from tests.api.conftest import assert_error
+from tests.api.conftest import assert_error, bearer, client_for, make_settings, make_tokens
 
 
 def ids(response) -> list[str]:
@@ -112,6 +112,11 @@ def test_filters(api, params, expected):
     ("artifact_id", "asc", ["SKU-001", "SKU-002", "SKU-003", "SKU-005", "SKU-006", "SKU-007", "SKU-008", "sku-004"]),
     ("sales_last_30_days", "asc", ["SKU-003", "SKU-005", "SKU-006", "sku-004", "SKU-007", "SKU-008", "SKU-001",
                                    "SKU-002"]),
+    # Tiers by precedence, not by key text; ties by artifact_id in the same direction.
+    ("nominal_classification", "asc", ["SKU-001", "SKU-008", "SKU-002", "SKU-003", "SKU-005", "sku-004", "SKU-006",
+                                       "SKU-007"]),
+    ("nominal_classification", "desc", ["SKU-007", "SKU-006", "sku-004", "SKU-005", "SKU-003", "SKU-002", "SKU-008",
+                                        "SKU-001"]),
 ])
 def test_sort(api, sort, order, expected):
     assert all_ids(api, {"sort": sort, "order": order}) == expected
@@ -177,9 +182,37 @@ def test_export_csv_streams_every_matching_row(api):
     assert empty.status_code == 200 and empty.text.count("\n") == 1 and empty.text.startswith('"artifact_id"')
 
 
+def test_export_file_is_named_after_the_view_and_date(api):
+    as_of = api.get("/api/performance-metrics", params={"pageSize": 1}).json()["items"][0]["as_of"]
+    for params, name in (({}, f"all-products-{as_of}.csv"), ({"classification": "banana"}, f"bananas-{as_of}.csv"),
+                         ({"classification": "top_riser", "vendor": "Acme"}, f"top-risers-filtered-{as_of}.csv"),
+                         ({"format": "parquet", "search": "a"}, f"all-products-filtered-{as_of}.parquet")):
+        response = api.get("/api/performance-metrics/export", params=params)
+        assert response.headers["content-disposition"] == f'attachment; filename="{name}"', params
+
+
+def test_schema_says_the_default_order_and_the_store(api):
+    body = api.get("/api/performance-metrics/schema").json()
+    assert body["default_sort"][:2] == [{"param": "nominal_classification", "order": "asc"},
+                                        {"param": "aggregate_measurement_value", "order": "desc"}]
+    assert body["store"] == {"timezone": "UTC", "shopify_product_url": None}
+
+
+def test_schema_links_a_shopify_store_to_its_admin(tmp_path):
+    settings = make_settings(tmp_path / "data", sync_source="shopify", shopify_shop="my-store.myshopify.com")
+    app, client = client_for(settings)
+    try:
+        token = make_tokens(settings)["viewer"]
+        store = client.get("/api/performance-metrics/schema", headers=bearer(token)).json()["store"]
+        assert store["shopify_product_url"] == "https://my-store.myshopify.com/admin/products?query="
+    finally:
+        app.state.engine.stop()
+
+
 def test_export_parquet_all_rows(api):
     response = api.get("/api/performance-metrics/export", params={"format": "parquet"})
     assert response.status_code == 200
     table = pq.read_table(io.BytesIO(response.content))
     assert table.column("artifact_id").to_pylist() == known.DEFAULT_ORDER
-    assert table.column("tags").to_pylist()[0] == ["color:blue", "size:L"]
+    tags = dict(zip(table.column("artifact_id").to_pylist(), table.column("tags").to_pylist()))
+    assert tags["SKU-002"] == ["color:blue", "size:L"]

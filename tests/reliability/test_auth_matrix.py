@@ -106,6 +106,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("POST", "/api/session"): Recipe(200, json=lambda api: {"token": api.tokens["viewer"]}),
     ("DELETE", "/api/session"): Recipe(204),
     ("GET", "/api/session"): Recipe(200),
+    ("GET", "/api/session/status"): Recipe(200),  # public: 200 whether signed in or not
     ("GET", "/api/tokens"): Recipe(200),
     ("POST", "/api/tokens"): Recipe(201, json={"role": "viewer"}),
     ("DELETE", "/api/tokens/{token_id}"): Recipe(204, path=throwaway_token),

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Callable, Literal
 from fastapi import Query
 from pydantic import BeforeValidator
 
-from perftiers.rules import FLAG_OF_TIER, TIERS
+from perftiers.rules import FLAG_OF_TIER, TIERS, tier_rank_sql
 
 MAX_TEXT = 200
 MAX_VALUES = 100
@@ -97,12 +97,16 @@ SORTS: tuple[SortColumn, ...] = (
     SortColumn("aggregate_measurement_value", "aggregate_measurement_value", "Lifetime net units."),
     SortColumn("revenue_last_30_days", "revenue_last_30_days", "Net revenue in the last 30 days."),
     SortColumn("lifetime_revenue", "lifetime_revenue", "Lifetime net revenue."),
-    SortColumn("nominal_classification", "nominal_classification", "Nominal tier (text order)."),
+    SortColumn("nominal_classification", tier_rank_sql(), "Nominal tier by precedence (ascending: top riser, "
+               "winner, banana, archive candidate, none)."),
     SortColumn("source", "source", "sync or manual."),
 )
 SORT_BY_PARAM = {s.param: s for s in SORTS}
-DEFAULT_ORDER_SQL = "nominal_classification DESC, aggregate_measurement_value DESC, artifact_id ASC"
-"""The default list order (tier, then aggregate measurement, then id); the served table is stored in it and numbered (`_rank`)."""
+DEFAULT_SORT: tuple[tuple[str, str], ...] = (("nominal_classification", "asc"), ("aggregate_measurement_value", "desc"),
+                                             ("artifact_id", "asc"))
+"""The default order as (sort param, direction) pairs; `/schema` lists them so the dashboard can say so."""
+DEFAULT_ORDER_SQL = f"{tier_rank_sql()} ASC, aggregate_measurement_value DESC, artifact_id ASC"
+"""The default list order (tier by precedence, then aggregate measurement, then id); the served table is stored in it and numbered (`_rank`)."""
 
 SortParam = Literal[tuple(s.param for s in SORTS)]  # type: ignore[valid-type]
 OrderParam = Literal["asc", "desc"]
@@ -228,5 +232,6 @@ def describe() -> dict[str, Any]:
             for f in FILTERS
         ],
         "sorts": [{"param": s.param, "column": s.column, "description": s.description} for s in SORTS],
-        "default_order": DEFAULT_ORDER_SQL,
+        "default_order": ", ".join(f"{p} {o.upper()}" for p, o in DEFAULT_SORT),
+        "default_sort": [{"param": p, "order": o} for p, o in DEFAULT_SORT],
     }

@@ -199,10 +199,26 @@ class SortInfo(BaseModel):
     description: str
 
 
+class SortKey(BaseModel):
+    param: str
+    order: Literal["asc", "desc"]
+
+
+class StoreInfo(BaseModel):
+    """What the dashboard shows about the store itself."""
+
+    timezone: str = Field(description="Store timezone (IANA name): days, windows and times are in it.")
+    shopify_product_url: str | None = Field(
+        description="For a Shopify store: a product's page in the Shopify admin is this URL followed by the "
+                    "URL-encoded artifact_id (the product handle). Null for other sources.")
+
+
 class ListSchema(BaseModel):
     filters: list[FilterInfo]
     sorts: list[SortInfo]
     default_order: str
+    default_sort: list[SortKey] = Field(description="The order without `sort`: these keys, first to last.")
+    store: StoreInfo
     tiers: list[Tier] = Field(description="Every tier in precedence order: key, flag, labels, rule in words.")
     thresholds: list[ThresholdInfo] = Field(description="The classification thresholds: label, help, bounds.")
     page_size_max: int

@@ -41,6 +41,12 @@ class SessionInfo(BaseModel):
     role: Literal[ROLES]  # type: ignore[valid-type]
 
 
+class SessionStatus(BaseModel):
+    signed_in: bool
+    name: str | None = Field(description="The token's name when signed in.")
+    role: Literal[ROLES] | None = Field(description="The token's role when signed in.")  # type: ignore[valid-type]
+
+
 class SessionLogin(BaseModel):
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
 

@@ -31,17 +31,28 @@ def _sign_in(request: Request, response: Response, db, token: str) -> tokens.Pri
     return principal
 
 
+LINK_REFUSED = "invalid_link"
+"""`/?signin_error=` value the dashboard turns into a message on its sign-in form."""
+
+
 @router.get("/login", response_class=RedirectResponse, status_code=303,
-            responses={303: {"description": "Signed in; redirects to the dashboard"},
-                       401: {"model": models.ErrorBody, "description": "Unknown or revoked token"}},
+            responses={303: {"description": "Signed in: redirects to the dashboard. An unknown, revoked or "
+                                            f"empty token redirects to `/?signin_error={LINK_REFUSED}` (the "
+                                            "sign-in form, with a message)."}},
             summary="Sign in with a login link and open the dashboard")
 def login_link(
     request: Request,
     db: MetaDbDep,
-    token: Annotated[str, Query(min_length=1, max_length=512, description="An API token.")],
+    token: Annotated[str, Query(max_length=4096, description="An API token.")] = "",
 ) -> RedirectResponse:
+    # A person clicked a link: a refused one shows the sign-in page with a message, never raw JSON.
+    if not token.strip() or len(token) > 512:
+        return RedirectResponse(f"/?signin_error={LINK_REFUSED}", status_code=303)
     response = RedirectResponse("/", status_code=303)
-    _sign_in(request, response, db, token)
+    try:
+        _sign_in(request, response, db, token.strip())
+    except Unauthorized:
+        return RedirectResponse(f"/?signin_error={LINK_REFUSED}", status_code=303)
     return response
 
 
@@ -55,6 +66,18 @@ def sign_in(request: Request, response: Response, body: models.SessionLogin, db:
 @router.get("/api/session", response_model=models.SessionInfo, summary="Who am I")
 def whoami(principal: ViewerDep) -> dict:
     return {"name": principal.name, "role": principal.role}
+
+
+@router.get("/api/session/status", response_model=models.SessionStatus,
+            summary="Whether the caller is signed in (200 either way; no token needed)")
+def session_status(request: Request) -> dict:
+    """The dashboard's first question. Unlike `GET /api/session` it answers 200 when nobody is signed
+    in, so opening the page signed out logs no failed request in the browser."""
+    try:
+        principal = authenticate(request)
+    except Unauthorized:
+        return {"signed_in": False, "name": None, "role": None}
+    return {"signed_in": True, "name": principal.name, "role": principal.role}
 
 
 @router.delete("/api/session", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,

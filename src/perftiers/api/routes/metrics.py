@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from perftiers import rules
 from perftiers.api import exports, models
 from perftiers.api.deps import EditorDep, EngineDep, MetaDbDep, Reader, ReaderDep, SettingsDep, ViewerDep
-from perftiers.errors import NotFound, ValidationFailed
+from perftiers.errors import ConfigurationError, NotFound, ValidationFailed
 from perftiers.metadata import overrides
 from perftiers.query import filters as flt
 from perftiers.query import history as tier_history
@@ -24,6 +24,8 @@ from perftiers.api.routes import history as history_routes
 from perftiers.query import performance as perf
 from perftiers.query.engine import QueryEngine
 from perftiers.refresh import edits
+from perftiers.settings import Settings
+from perftiers.sources.shopify.client import shop_url
 
 MAX_PAGE_SIZE = 500
 ListFilters = Annotated[flt.FilterValues, Depends(flt.filter_dependency())]
@@ -100,10 +102,21 @@ def facets(_: ViewerDep, reader: ReaderDep, values: ListFilters) -> dict:
 
 @collection.get("/schema", response_model=models.ListSchema,
                 summary="The list filters, sortable columns, tiers and thresholds")
-def schema(_: ViewerDep) -> dict:
-    """What the dashboard draws its choices, cards, badges and threshold help from (all from `rules`)."""
+def schema(_: ViewerDep, settings: SettingsDep) -> dict:
+    """What the dashboard draws its choices, cards, badges and threshold help from (all from `rules`),
+    and the store facts its pages show (timezone, Shopify admin link)."""
     return {**flt.describe(), "tiers": list(rules.TIER_TABLE), "thresholds": models.ThresholdInfo.all(),
-            "page_size_max": MAX_PAGE_SIZE}
+            "page_size_max": MAX_PAGE_SIZE, "store": _store_info(settings)}
+
+
+def _store_info(settings: Settings) -> dict:
+    product_url = None
+    if settings.shopify_shop and settings.sync_source.startswith("shopify"):
+        try:
+            product_url = f"{shop_url(settings.shopify_shop)}/admin/products?query="
+        except ConfigurationError:
+            product_url = None  # a bad shop name is reported by sync and doctor, not here
+    return {"timezone": settings.timezone, "shopify_product_url": product_url}
 
 
 @collection.get("/export", summary="Every matching row as CSV or Parquet (streamed)",
@@ -136,9 +149,21 @@ def export(
             ctx.__exit__(None, None, None)
 
     media = "text/csv; charset=utf-8" if format == "csv" else "application/vnd.apache.parquet"
-    name = f"performance-metrics-{snapshot.snapshot_id}.{format}"
+    name = f"{export_name(values, snapshot.ids.as_of)}.{format}"
     return StreamingResponse(stream(), media_type=media, headers={
         "Content-Disposition": f'attachment; filename="{name}"', "X-Snapshot-Id": snapshot.snapshot_id})
+
+
+def export_name(values: flt.FilterValues, as_of) -> str:
+    """The file name says what was exported and as of when, e.g. `winners-filtered-2025-04-03`
+    (a person keeps several exports side by side; a snapshot number told them nothing)."""
+    tier = values.get("classification")
+    label = next((t.plural for t in rules.TIER_TABLE if t.key == tier), "products") if tier else "all-products"
+    parts = [label.lower().replace(" ", "-")]
+    if values.without("classification").values:
+        parts.append("filtered")
+    parts.append(as_of.isoformat() if as_of else "no-refresh")
+    return "-".join(parts)
 
 
 @collection.get("/overrides", response_model=models.OverrideList, summary="Manual changes kept across refreshes")
