@@ -232,19 +232,21 @@ def remember(settings: Settings, values: dict[str, int | str]) -> Path | None:
     """
     import tomllib
 
+    import tomli_w
+
     path = settings.home / "perftiers.toml"
     existing = tomllib.loads(path.read_text()) if path.is_file() else {}
     new = {k: v for k, v in values.items() if v is not None and k not in existing}
     if not new:
         return None
-    lines = [f"{k} = {v!r}" if isinstance(v, int) else f'{k} = "{v}"' for k, v in new.items()]
+    lines = tomli_w.dumps(new)  # only the new keys: the file's own text (comments too) is kept as it is
     settings.home.mkdir(parents=True, exist_ok=True)
     text = path.read_text() if path.is_file() else "# perftiers settings (see docs/configuration.md)\n"
     if existing:
         # top-level keys must come before any [table]; put them first
-        text = "\n".join(lines) + "\n" + text
+        text = lines + text
     else:
-        text += "\n".join(lines) + "\n"
+        text += lines
     path.write_text(text)
     return path
 

@@ -14,7 +14,6 @@ endpoint (moto's server on 127.0.0.1) for the warehouse and the telemetry object
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import secrets
 import socket
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import tomli_w
 
 from tests.serve import free_port, perftiers_command
 
@@ -187,15 +187,13 @@ class Deployment:
 
 
 def to_toml(config: dict[str, Any]) -> str:
-    """A tiny TOML writer for flat keys and one level of tables (all perftiers settings need)."""
-    def value(v: Any) -> str:
-        return json.dumps(v) if isinstance(v, (str, bool, int, float)) else json.dumps(str(v))
+    """`config` as TOML: None values left out (TOML has no null), paths and the like as text."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items() if x is not None}
+        return v if isinstance(v, (str, bool, int, float, list)) else str(v)
 
-    lines = [f"{k} = {value(v)}" for k, v in config.items() if not isinstance(v, dict) and v is not None]
-    for k, table in config.items():
-        if isinstance(table, dict):
-            lines += ["", f"[{k}]"] + [f"{json.dumps(kk)} = {value(vv)}" for kk, vv in table.items()]
-    return "\n".join(lines) + "\n"
+    return tomli_w.dumps(plain(config))
 
 
 SMALL_DEMO = {"sync_source": "demo", "demo_products": 60, "demo_order_lines": 4000, "demo_seed": 7,
