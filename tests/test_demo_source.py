@@ -13,9 +13,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from pydantic import ValidationError
 
 from perftiers.errors import ConfigurationError
 from perftiers.lakehouse import schemas
+from perftiers.settings import Settings
 from perftiers.sources.demo import HISTORY_DAYS, DemoSource, _daily_totals
 
 END = dt.date(2025, 6, 30)
@@ -87,7 +89,7 @@ def test_default_batches_are_about_a_quarter_million_rows():
 
 def test_from_settings_uses_the_demo_settings(settings):
     configured = settings.model_copy(update=dict(
-        demo_products=40, demo_order_lines=5_000, demo_seed=11, demo_end_date="2024-02-29",
+        demo_products=40, demo_order_lines=5_000, demo_seed=11, demo_end_date=dt.date(2024, 2, 29),
         timezone="Europe/Berlin", currency="EUR"))
     source = DemoSource.from_settings(configured)
     assert (source.products, source.order_lines_target, source.seed) == (40, 5_000, 11)
@@ -103,8 +105,9 @@ def test_from_settings_uses_the_demo_settings(settings):
     default_end = DemoSource.from_settings(settings.model_copy(update=dict(timezone="Pacific/Kiritimati")))
     assert default_end.end_date in (today, today + dt.timedelta(days=1))  # the day may turn over in between
 
-    with pytest.raises(ConfigurationError):
-        DemoSource.from_settings(settings.model_copy(update=dict(demo_end_date="last tuesday")))
+    with pytest.raises(ValidationError, match="demo_end_date"):
+        Settings(home=settings.home, demo_end_date="last tuesday")
+    assert Settings(home=settings.home, demo_end_date="2024-02-29").demo_end_date == dt.date(2024, 2, 29)
 
 
 def test_bad_arguments_are_refused():

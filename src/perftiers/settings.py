@@ -9,11 +9,12 @@ Sources, highest first: keyword overrides (CLI flags), `PERFTIERS_*` environment
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +26,22 @@ DEFAULT_HOME = Path("./perftiers-data")
 
 SourceName = Literal["demo", "files", "shopify", "shopify-csv"]
 """The sources `perftiers.sources.SOURCES` can make (a test keeps the two the same)."""
+
+
+class S3Options(BaseModel):
+    """How to reach an S3-compatible store: the object store, and an `s3://` sync path.
+    Unset keys and region fall back to the standard AWS chain (AWS_ACCESS_KEY_ID,
+    AWS_DEFAULT_REGION, an instance role), as PyIceberg's FileIO does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    endpoint: str | None = None
+    """`host:port` or a URL (`http://host:port` for plain HTTP); default AWS."""
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    path_style: bool = True
+    """Path-style addressing (`endpoint/bucket/key`); false for virtual-hosted buckets."""
 
 
 class Settings(BaseSettings):
@@ -57,9 +74,9 @@ class Settings(BaseSettings):
     """Root URI for telemetry objects (`file:///...` or `s3://bucket/prefix`).
     Default: the `objects` folder in the data folder."""
 
-    object_store_options: dict[str, str] = Field(default_factory=dict)
-    """S3 options for the object store: `endpoint`, `region`, `access_key_id`,
-    `secret_access_key`, `path_style` (`true`/`false`)."""
+    object_store_options: S3Options = Field(default_factory=S3Options)
+    """S3 options for the object store and an `s3://` sync path: `endpoint`, `region`,
+    `access_key_id`, `secret_access_key`, `path_style` (`true`/`false`)."""
 
     lock_lease_seconds: int = Field(default=120, ge=5)
     """Lease of the pipeline lock. A running job renews it; a killed job's lock expires after this."""
@@ -118,7 +135,7 @@ class Settings(BaseSettings):
     demo_seed: int = 42
     """Seed of the demo generator: the same seed gives the same store."""
 
-    demo_end_date: str | None = None
+    demo_end_date: date | None = None
     """Last day of demo sales (ISO date); default today in the store timezone."""
 
     snapshot_retention_hours: float = Field(default=24.0, ge=0)

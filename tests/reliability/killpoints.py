@@ -234,7 +234,7 @@ def run_scenario(tmp_path: Path, scenario: Scenario,
 def sync_at(end_date: str) -> Callable[[Any], None]:
     """A `prepare` step: sync the demo store as it was on `end_date`."""
     def prepare(settings) -> None:
-        jobs.sync(settings.model_copy(update={"demo_end_date": end_date}), trigger="cli")
+        jobs.sync(settings.model_copy(update={"demo_end_date": date.fromisoformat(end_date)}), trigger="cli")
 
     return prepare
 

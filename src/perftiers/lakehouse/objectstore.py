@@ -11,7 +11,23 @@ from urllib.parse import urlparse
 
 from pyarrow import fs
 
-from perftiers.settings import Settings
+from perftiers.settings import S3Options, Settings
+
+
+def s3_filesystem(options: S3Options) -> fs.S3FileSystem:
+    """The filesystem for `options` (the one place they are read: object store and sync path)."""
+    endpoint, scheme = options.endpoint, "https"
+    if endpoint and "://" in endpoint:
+        scheme, endpoint = endpoint.split("://", 1)
+    secret = options.secret_access_key
+    return fs.S3FileSystem(
+        access_key=options.access_key_id,
+        secret_key=secret.get_secret_value() if secret else None,
+        region=options.region or None,
+        endpoint_override=endpoint,
+        scheme=scheme,
+        force_virtual_addressing=not options.path_style,
+    )
 
 
 class ObjectStore:
@@ -29,21 +45,7 @@ class ObjectStore:
             filesystem.create_dir(root, recursive=True)
             return cls(filesystem, root, local=True, uri=uri)
         if parsed.scheme in ("s3", "s3a"):
-            opts = settings.object_store_options
-            endpoint = opts.get("endpoint")
-            scheme = "https"
-            if endpoint and "://" in endpoint:
-                scheme, endpoint = endpoint.split("://", 1)
-            # Keys and region left unset fall back to the standard AWS chain (AWS_ACCESS_KEY_ID,
-            # AWS_DEFAULT_REGION, an instance role), which PyIceberg's FileIO uses as well.
-            filesystem = fs.S3FileSystem(
-                access_key=opts.get("access_key_id"),
-                secret_key=opts.get("secret_access_key"),
-                region=opts.get("region") or None,
-                endpoint_override=endpoint,
-                scheme=scheme,
-                force_virtual_addressing=opts.get("path_style", "true").lower() != "true",
-            )
+            filesystem = s3_filesystem(settings.object_store_options)
             return cls(filesystem, f"{parsed.netloc}{parsed.path}", local=False, uri=uri)
         raise ValueError(f"unsupported object store URI {uri!r}: use file:// or s3://")
 

@@ -250,19 +250,11 @@ class DemoSource:
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> "DemoSource":
-        end_date = None
-        if settings.demo_end_date:
-            try:
-                end_date = dt.date.fromisoformat(str(settings.demo_end_date))
-            except ValueError as exc:
-                raise ConfigurationError(
-                    f"demo_end_date {settings.demo_end_date!r} is not an ISO date (YYYY-MM-DD)"
-                ) from exc
         kwargs: dict[str, Any] = dict(
             products=settings.demo_products,
             order_lines=settings.demo_order_lines,
             seed=settings.demo_seed,
-            end_date=end_date,
+            end_date=settings.demo_end_date,
             timezone=settings.timezone,
             currency=settings.currency,
         )

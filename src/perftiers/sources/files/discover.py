@@ -10,6 +10,8 @@ import pyarrow as pa
 from pyarrow import fs as pafs
 
 from perftiers.errors import BadRequest
+from perftiers.lakehouse.objectstore import s3_filesystem
+from perftiers.settings import S3Options
 from perftiers.sources.files.model import ORDER_LINES, PRODUCTS, DataFile
 
 _EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -91,18 +93,6 @@ def filesystem_for(path: str) -> tuple[pafs.FileSystem, str]:
     return filesystem, root.rstrip("/")
 
 
-def s3_for(uri: str, opts: dict[str, str]) -> tuple[pafs.FileSystem, str]:
+def s3_for(uri: str, options: S3Options) -> tuple[pafs.FileSystem, str]:
     parsed = urlparse(uri)
-    endpoint = opts.get("endpoint")
-    scheme = "https"
-    if endpoint and "://" in endpoint:
-        scheme, endpoint = endpoint.split("://", 1)
-    filesystem = pafs.S3FileSystem(
-        access_key=opts.get("access_key_id"),
-        secret_key=opts.get("secret_access_key"),
-        region=opts.get("region", "auto"),
-        endpoint_override=endpoint,
-        scheme=scheme,
-        force_virtual_addressing=str(opts.get("path_style", "true")).lower() != "true",
-    )
-    return filesystem, f"{parsed.netloc}{parsed.path}".rstrip("/")
+    return s3_filesystem(options), f"{parsed.netloc}{parsed.path}".rstrip("/")

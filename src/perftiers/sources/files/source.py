@@ -62,7 +62,7 @@ class FilesSource:
             )
         text = str(path)
         if urlparse(text).scheme in ("s3", "s3a"):
-            filesystem, root = s3_for(text, getattr(settings, "object_store_options", {}) or {})
+            filesystem, root = s3_for(text, settings.object_store_options)
             return cls(root, settings.timezone, settings.currency, filesystem=filesystem)
         return cls(path, settings.timezone, settings.currency)
 
