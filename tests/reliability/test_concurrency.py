@@ -19,7 +19,7 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -219,17 +219,16 @@ def reader(base_url: str, token: str, seed: int, deadline: float, seen: Observed
 
 
 def writer(base_url: str, token: str, deadline: float, stop: threading.Event) -> list[str]:
-    """Save new thresholds and refresh (as of a moving date) until the deadline; the runs' ids."""
+    """Save new thresholds and refresh until the deadline; the runs' ids. Always as of END: the tier
+    history refuses a date before the last refreshed one, and new thresholds change every snapshot."""
     runs = []
     rnd = random.Random(7)
     with httpx.Client(base_url=base_url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
-        i = 0
         while time.monotonic() < deadline and not stop.is_set():
-            i += 1
             body = {"top_riser_7_day_threshold": rnd.randint(1, 20), "top_riser_14_day_threshold": rnd.randint(1, 30),
                     "winner_30_day_threshold": rnd.randint(1, 40), "banana_count": rnd.randint(0, 60)}
             assert client.put(THRESHOLDS, json=body).status_code == 200
-            response = client.post(REFRESH, params={"as_of": (END - timedelta(days=i % 45)).isoformat()})
+            response = client.post(REFRESH, params={"as_of": END.isoformat()})
             assert response.status_code in (202, 409), response.text
             if response.status_code == 202:
                 run_id = response.json()["run_id"]
