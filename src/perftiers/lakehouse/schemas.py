@@ -47,13 +47,7 @@ METRIC_COLUMNS = (
 
 PERFORMANCE = pa.schema(
     [
-        pa.field("artifact_id", pa.string(), nullable=False),
-        pa.field("product_name", pa.string()),
-        pa.field("product_type", pa.string()),
-        pa.field("vendor", pa.string()),
-        pa.field("tags", pa.list_(pa.string())),
-        pa.field("is_active", pa.bool_(), nullable=False),
-        pa.field("launched_at", TS),
+        *PRODUCTS,  # a product's own fields, then what the refresh computes
         pa.field("launch_date", pa.date32()),
         pa.field("sales_first_7_days", pa.int64(), nullable=False),
         pa.field("sales_first_14_days", pa.int64(), nullable=False),
