@@ -28,7 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
     {"pipeline"},
     {"query"},
     {"api"},
-    {"web", "cli", "cli_webhooks", "doctor"},
+    {"web", "cli", "cli_webhooks", "cli_shopify", "doctor"},
 ))
 """Bottom to top: a package may import its own layer and the ones listed before it."""
 

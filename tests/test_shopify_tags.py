@@ -226,3 +226,48 @@ def test_missing_write_scope_and_missing_shop_fail_clearly(shop, settings):
     settings.shopify_shop = None
     with pytest.raises(Conflict, match="shopify_shop"):
         tag_job.preview(settings)
+
+
+# -- the API preview and the CLI -------------------------------------------------------------
+
+def test_api_preview_is_typed_for_editors_and_writes_nothing(shop, settings):
+    from tests.api.conftest import bearer, client_for, make_tokens
+
+    tokens = make_tokens(settings)
+    app, client = client_for(settings)
+    try:
+        url = "/api/shopify/tags/preview"
+        assert client.post(url, headers=bearer(tokens["viewer"])).status_code == 403
+        response = client.post(url, headers=bearer(tokens["editor"]))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["products_to_change"], body["tags_to_add"], body["tags_to_remove"]) == (4, 5, 1)
+        assert {c["artifact_id"] for c in body["sample"]} == {"linen-shirt", "wool-scarf", "paper-hat", "canvas-tote"}
+        assert mutations(shop) == []
+        settings.shopify_shop = None
+        response = client.post(url, headers=bearer(tokens["editor"]))
+        assert response.status_code == 409 and response.json()["error"]["code"] == "shopify_not_configured"
+    finally:
+        app.state.engine.stop()
+
+
+def test_cli_dry_run_prints_the_plan_and_push_tags_pushes(shop, settings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from perftiers.cli import app
+
+    monkeypatch.setenv("PERFTIERS_SHOPIFY_SHOP", shop.url)
+    monkeypatch.setenv("PERFTIERS_SHOPIFY_ACCESS_TOKEN", "shpat_good")
+    runner = CliRunner()
+    home = ["--data-dir", str(settings.home)]
+    dry = runner.invoke(app, [*home, "shopify", "push-tags", "--dry-run", "--output", "json"])
+    assert dry.exit_code == 0, dry.output
+    import json
+
+    assert json.loads(dry.stdout)["tags_to_add"] == 5 and mutations(shop) == []
+    text = runner.invoke(app, [*home, "shopify", "push-tags", "--dry-run"])
+    assert "4 to change" in text.stdout and "perftiers:top-riser" in text.stdout
+    pushed = runner.invoke(app, [*home, "shopify", "push-tags", "--output", "json"])
+    assert pushed.exit_code == 0, pushed.output
+    assert json.loads(pushed.stdout)["counts"]["added"] == 5
+    assert_shop_tagged(shop, settings)

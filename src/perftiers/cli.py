@@ -1,4 +1,4 @@
-"""The `perftiers` command: serve, demo, sync, refresh, token, doctor."""
+"""The `perftiers` command: serve, demo, sync, refresh, token, doctor (webhooks and shopify in their own modules)."""
 
 from __future__ import annotations
 
@@ -405,3 +405,7 @@ def token_list(ctx: typer.Context) -> None:
 from perftiers.cli_webhooks import webhooks_app  # noqa: E402 (last: it uses the helpers above)
 
 app.add_typer(webhooks_app, name="webhooks")
+
+from perftiers.cli_shopify import shopify_app  # noqa: E402 (last: it uses the helpers above)
+
+app.add_typer(shopify_app, name="shopify")

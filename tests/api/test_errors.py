@@ -53,6 +53,7 @@ ROLE = {
     ("DELETE", "/api/webhooks/{sub_id}"): "admin",
     ("GET", "/api/webhooks/{sub_id}/deliveries"): "admin",
     ("POST", "/api/webhooks/{sub_id}/test"): "admin",
+    ("POST", "/api/shopify/tags/preview"): "editor",
 }
 """The role each route needs: a new route must be added here (test_every_route_is_classified)."""
 

@@ -144,6 +144,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("DELETE", "/api/webhooks/{sub_id}"): Recipe(204, path=a_webhook),
     ("GET", "/api/webhooks/{sub_id}/deliveries"): Recipe(200, path=lambda api: a_webhook(api) + "/deliveries"),
     ("POST", "/api/webhooks/{sub_id}/test"): Recipe(202, path=lambda api: a_webhook(api) + "/test"),
+    # The matrix's store has no Shopify shop: past the role check the preview answers 409
+    # shopify_not_configured (tests/test_shopify_tags.py covers its 200 against the Shopify stand-in).
+    ("POST", "/api/shopify/tags/preview"): Recipe(409),
 }
 
 

@@ -15,6 +15,7 @@ from perftiers.api.deps import SpecCache
 from perftiers.api.models import ERROR_RESPONSES, NOT_READY
 from perftiers.api.routes import analytics, auth, health, history, metrics, runs, web
 from perftiers.api.routes import settings as settings_routes
+from perftiers.api.routes import shopify as shopify_routes
 from perftiers.api.routes import webhooks as webhook_routes
 from perftiers.query.engine import QueryEngine
 from perftiers.query.filters import FILTERS, SORTS
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, engine: QueryEngine | None = None, schedul
     app.include_router(settings_routes.router, **protected)  # before history.items: it ends in /history too
     app.include_router(runs.router, **protected)
     app.include_router(webhook_routes.router, **protected)
+    app.include_router(shopify_routes.router, **protected)
     app.include_router(history.items, **snapshot_reads)
     app.include_router(metrics.items, **snapshot_reads)
     app.include_router(web.router)
