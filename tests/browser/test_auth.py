@@ -22,9 +22,8 @@ def test_login_link_printed_by_serve_signs_in(page, server, watch):
 
 
 def test_sign_in_form_takes_a_token(page, server, watch):
-    # Without a session the page asks who you are (the 401s are the expected answers).
-    watch.allow_status(401, "GET", f"{server.url}/api/session")  # who am I? nobody yet
-    watch.allow_status(401, "POST", f"{server.url}/api/session")  # the wrong token
+    # Without a session the page asks who you are: no failed request for that (/api/session/status).
+    watch.allow_status(401, "POST", f"{server.url}/api/session")  # the wrong token a person types
     page.goto(server.url)
     form = page.locator("#signin")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -63,7 +62,6 @@ def test_sign_out_waits_for_requests_in_flight_and_ends_the_session_before_showi
     server has ended the session (a slow sign-out), so the race happens every time if the page
     allows it.
     """
-    watch.allow_status(401, "GET", f"{server.url}/api/session")
     held_runs: list = []
     held_delete: list = []
 
@@ -111,3 +109,27 @@ def test_sign_out_waits_for_requests_in_flight_and_ends_the_session_before_showi
     page.reload()  # what a person might do next: nothing is left in flight to abort
     expect(signin).to_be_visible()
     expect(page.locator("#app")).to_be_hidden()
+
+
+def test_a_refused_login_link_shows_the_sign_in_page_with_a_message(page, server, watch):
+    """No raw JSON error page: the sign-in form, saying why, and a clean address bar. Nothing fails
+    in the console either (no allow-list: the session check answers 200 signed out)."""
+    for link in (f"{server.url}/login?token=pt_not-a-real-token", f"{server.url}/login?token="):
+        page.goto(link)
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.locator("#signin-error")).to_contain_text("That sign-in link did not work")
+        expect(page).to_have_url(f"{server.url}/")
+        expect(page.locator("#app")).to_be_hidden()
+    # The form still works after it.
+    page.get_by_label("Access token", exact=True).fill(server.tokens["viewer"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#whoami")).to_have_text("browser-viewer · viewer")
+    wait_idle(page)
+
+
+def test_signed_out_visit_logs_no_console_error(page, server, watch):
+    with page.expect_response(f"{server.url}/api/session/status") as status:
+        page.goto(server.url)
+    assert status.value.status == 200 and status.value.json()["signed_in"] is False
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.locator("#booting")).to_be_hidden()

@@ -62,6 +62,8 @@ def test_editor_previews_saves_and_refreshes(editor, api):
         assert preview_cell(dialog, tier) == preview_count(expected, tier), tier
     winners_before = card_value(page, "winner")
 
+    # Before saving, the dialog says when saved values take effect.
+    expect(dialog.get_by_text("Saved thresholds apply at the next refresh")).to_be_visible()
     # Save: a new version, pending until the next refresh; the table has not changed.
     dialog.get_by_role("button", name="Save thresholds").click()
     pending = dialog.locator("#th-pending")
@@ -69,14 +71,19 @@ def test_editor_previews_saves_and_refreshes(editor, api):
     saved = api.get(SETTINGS).json()
     assert saved["winner_30_day_threshold"] == new_value and saved["pending"] is True
     assert saved["version"] == current["version"] + 1
-    expect(pending).to_contain_text(f"Version {saved['version']}")
+    expect(pending).to_contain_text("waiting for the next refresh")
     assert api.get("/api/performance-metrics/stats/summary").json()["winners"] == winners_before
-
-    # Refresh now: the run starts, and when it ends the new tiers show and nothing is pending.
-    dialog.get_by_role("button", name="Refresh now").click()
-    expect(dialog.locator("#th-status")).to_contain_text("Refresh started")
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
+    # The page itself says new thresholds are waiting, with Refresh now for an editor; the header has
+    # no version jargon.
+    banner = page.locator("#pending-banner")
+    expect(banner).to_contain_text("New thresholds are saved and waiting for the next refresh")
+    assert not re.search(r"\bv\d+\b|version", page.locator("header").inner_text(), re.I)
+
+    # Refresh now (on the page): the run starts, and when it ends the new tiers show and nothing is pending.
+    banner.get_by_role("button", name="Refresh now").click()
+    expect(banner).to_contain_text("Refresh started")
     expect(page.locator('[data-card="winner"] .card-value')).to_have_text(
         f"{preview_count(expected, 'winner'):,}", timeout=30_000)
     wait_idle(page)
@@ -85,6 +92,7 @@ def test_editor_previews_saves_and_refreshes(editor, api):
     page.get_by_role("button", name="Thresholds").click()
     expect(dialog.get_by_label(FIELDS["top_riser_7_day_threshold"], exact=True)).to_be_focused()
     expect(pending).to_be_hidden()
+    expect(banner).to_be_hidden()
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 

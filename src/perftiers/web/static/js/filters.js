@@ -137,12 +137,24 @@ function safeId(text) {
   return text.replace(/[^a-zA-Z0-9-]/g, (c) => `_${c.codePointAt(0).toString(16)}`);
 }
 
+/** "+12 / -5 since the previous refresh" under a tier card (the summary's entered/left). */
+function moves(summary, tier) {
+  const entered = summary?.entered?.[tier];
+  const left = summary?.left?.[tier];
+  if (!tier || entered == null || left == null || !summary.previous_as_of) return null;
+  return h("span", { class: "card-change", dataset: { entered, left } },
+    h("span", { "aria-hidden": "true" }, `+${int(entered)} / -${int(left)}`),
+    h("span", { class: "visually-hidden" }, `${int(entered)} entered and ${int(left)} left`),
+    h("span", { class: "card-since" }, ` since ${summary.previous_as_of}`));
+}
+
 export function renderCards(summary, state) {
   const cards = $("cards");
   keepFocus(cards, () => cards.replaceChildren(
     ...cardDefs.map((card) => {
       const value = int(summary?.[card.field]);
-      const body = [h("span", { class: "card-value" }, value), h("span", { class: "card-label" }, card.label)];
+      const body = [h("span", { class: "card-value" }, value), h("span", { class: "card-label" }, card.label), moves(summary, card.tier)];
+      // Totals are figures, not filters: no button, no pointer, no hover.
       if (card.tier === undefined) return h("div", { class: "card card-static", dataset: { card: card.id } }, body);
       const active = state.classification === card.tier;
       return h("button", {

@@ -28,6 +28,19 @@ export function percent(ratio) {
   return pctFmt.format(ratio);
 }
 
+// One date format everywhere: days as YYYY-MM-DD (store days, as the API gives them), times as
+// "YYYY-MM-DD HH:MM <zone>" in the store's timezone (from /schema), so no two places disagree.
+let storeZone = "UTC";
+
+export function setTimeZone(zone) {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    storeZone = zone;
+  } catch {
+    storeZone = "UTC";
+  }
+}
+
 export function date(value) {
   if (!value) return "—";
   return String(value).slice(0, 10);
@@ -37,7 +50,28 @@ export function dateTime(value) {
   if (!value) return "—";
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return String(value);
-  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", {
+    timeZone: storeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    hourCycle: "h23", timeZoneName: "short",
+  }).formatToParts(d).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${parts.timeZoneName}`;
+}
+
+/** "1 product", "2 products". */
+export function plural(n, one, many = `${one}s`) {
+  return `${int(n)} ${Number(n) === 1 ? one : many}`;
+}
+
+/** Whole days from `a` to `b` (YYYY-MM-DD). */
+export function daysBetween(a, b) {
+  return Math.round((Date.parse(`${String(b).slice(0, 10)}T00:00:00Z`) - Date.parse(`${String(a).slice(0, 10)}T00:00:00Z`)) / 86400000);
+}
+
+/** `iso` (YYYY-MM-DD) moved by `n` days. */
+export function addDays(iso, n) {
+  const d = new Date(`${String(iso).slice(0, 10)}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
 }
 
 export function duration(ms) {

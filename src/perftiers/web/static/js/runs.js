@@ -111,6 +111,5 @@ export function renderFreshness({ asOf, refreshedAt, specVersion }) {
     "Data as of ",
     h("strong", {}, asOf || "—"),
     refreshedAt ? ` · refreshed ${dateTime(refreshedAt)}` : "",
-    specVersion != null ? ` · thresholds v${specVersion}` : "",
   );
 }

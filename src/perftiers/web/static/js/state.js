@@ -10,6 +10,7 @@ let tierKeys = []; // the tiers the API's /schema lists, set once before the fir
 export const PAGE_SIZES = [25, 50, 100, 200];
 export const PERIODS = [7, 30, 90];
 const DEFAULTS = { page: 1, pageSize: 50, period: 30 };
+export const SINCE_CHOICES = ["previous", "7", "30"]; // the Changes view's "since": a refresh, N days, or a date
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** The tier keys a `classification` in the URL may name (from the API's /schema). */
@@ -37,7 +38,12 @@ export function parseState(search) {
   const classification = tierKeys.includes(one("classification")) ? one("classification") : "";
   const pageSize = PAGE_SIZES.includes(Number(one("pageSize"))) ? Number(one("pageSize")) : DEFAULTS.pageSize;
   const period = PERIODS.includes(Number(one("period"))) ? Number(one("period")) : DEFAULTS.period;
+  const since = one("since");
   return {
+    // `product`: the product page (its own URL, nothing else in it); `view=changes`: the Changes view.
+    product: one("product"),
+    view: one("view") === "changes" ? "changes" : "",
+    since: SINCE_CHOICES.includes(since) || isDate(since) ? since : "previous",
     classification,
     search: q.get("search") ?? "",
     product_type: one("product_type"),
@@ -59,6 +65,14 @@ export function parseState(search) {
 export function toParams(state, { keys = null, omit = [], keepDefaults = false } = {}) {
   const p = new URLSearchParams();
   const wanted = (k) => (!keys || keys.includes(k)) && !omit.includes(k);
+  if (wanted("product") && state.product) {
+    p.set("product", state.product);
+    return p;
+  }
+  if (wanted("view") && state.view) {
+    p.set("view", state.view);
+    if (state.since !== "previous") p.set("since", state.since);
+  }
   for (const k of FILTER_KEYS) {
     if (!wanted(k)) continue;
     if (k === "tag") state.tag.forEach((t) => p.append("tag", t));
@@ -95,11 +109,24 @@ export function current() {
   return parseState(location.search);
 }
 
+/** The address bar without the values parsing dropped or corrected (a bad sort, page size, date,
+ *  tier...): replaced in place, so a shared or reloaded link is the view on screen. */
+export function tidyUrl(state) {
+  const url = `${location.pathname}${queryString(toParams(state))}`;
+  if (url !== `${location.pathname}${location.search}`) history.replaceState(null, "", url);
+}
+
+/** A product page's URL (a link people can open in a new tab or share). */
+export function productHref(id) {
+  return `${location.pathname}?${new URLSearchParams({ product: id })}`;
+}
+
 /** Apply `changes` to the current state, record it in history and render it.
  *  A filter change goes back to page 1 unless `page` is part of the change. */
 export function navigate(changes, { replace = false } = {}) {
   const before = current();
   const next = { ...before, ...changes };
+  if (!("product" in changes)) next.product = ""; // any list or Changes change leaves the product page
   if (!("page" in changes) && Object.keys(changes).some((k) => FILTER_KEYS.includes(k) || k === "pageSize")) {
     next.page = 1;
   }

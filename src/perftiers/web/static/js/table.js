@@ -1,7 +1,7 @@
 // The products table: sortable headers, rows with one badge per flag, pagination.
 
-import { navigate } from "./state.js";
-import { date, h, int, money } from "./format.js";
+import { navigate, productHref } from "./state.js";
+import { date, daysBetween, h, int, money, plural } from "./format.js";
 
 // key: the item field shown; sort: the API sort column (null = not sortable); short: the visible
 // header where the full label (kept for screen readers and the tooltip) would crowd the table.
@@ -20,6 +20,8 @@ const COLUMNS = [
 
 let sortable = null; // Set of sort columns the API accepts, once known
 let tiers = new Map(); // tier key -> the API's tier (labels), from /schema
+let defaultSort = null; // the API's order without `sort` (/schema default_sort[0]): shown on its header
+const WINDOWS = { sales_first_7_days: 7, sales_first_14_days: 14 }; // launch windows: days long
 
 /** Restrict clickable headers to the columns the API can sort by. */
 export function setSortable(columns) {
@@ -39,8 +41,10 @@ export function renderHead(state) {
   const focused = document.activeElement?.closest?.("#head-row button.sort")?.dataset.sort;
   row.replaceChildren(
     ...COLUMNS.map((col) => {
-      const active = state.sort === col.sort && canSort(col);
-      const dir = active ? state.order || "asc" : null;
+      // Without `sort` the API's default order is in force: its first key's header says so.
+      const byDefault = !state.sort && defaultSort?.param === col.sort;
+      const active = (state.sort === col.sort || byDefault) && canSort(col);
+      const dir = active ? (byDefault ? defaultSort.order : state.order || "asc") : null;
       const th = h("th", {
         scope: "col",
         class: col.num ? "num" : null,
@@ -51,18 +55,20 @@ export function renderHead(state) {
         return th;
       }
       const arrow = h("span", { class: "arrow", "aria-hidden": "true" }, active ? (dir === "asc" ? "▲" : "▼") : "↕");
+      const note = byDefault ? h("span", { class: "default-order" }, "default") : null;
+      const how = col.sort === "nominal_classification" ? ` (${[...tiers.values()].map((t) => t.label.toLowerCase()).join(", ")}, none)` : "";
       th.append(
         h("button", {
           type: "button",
           class: "sort",
           dataset: { sort: col.sort },
-          "aria-label": `Sort by ${col.label}${active ? `, now ${dir === "asc" ? "ascending" : "descending"}` : ""}`,
-          title: col.short ? col.label : null,
+          "aria-label": `Sort by ${col.label}${active ? `, now ${dir === "asc" ? "ascending" : "descending"}${byDefault ? " (the default order)" : ""}` : ""}`,
+          title: byDefault ? `Default order: ${col.label.toLowerCase()}${how}, then lifetime units` : col.short ? col.label : null,
           onclick: () => {
             const order = active ? (dir === "asc" ? "desc" : "asc") : col.num ? "desc" : "asc";
             navigate({ sort: col.sort, order, page: 1 });
           },
-        }, col.short || col.label, arrow),
+        }, col.short || col.label, arrow, note),
       );
       return th;
     }),
@@ -70,7 +76,9 @@ export function renderHead(state) {
   if (focused) row.querySelector(`button[data-sort="${focused}"]`)?.focus();
 }
 
-/** One badge per tier the row carries (`classifications`, in precedence order), its reasons as the tip. */
+/** One badge per tier the row carries (`classifications`, in precedence order), its reasons as the tip.
+ *  Badges are not Tab stops (a page of them would be hundreds): the reasons are part of the row's text
+ *  for screen readers, a hover tip for the pointer, and written out on the product page. */
 export function badges(item) {
   const held = item.classifications || [];
   if (!held.length) return [h("span", { class: "muted" }, "—")];
@@ -78,31 +86,56 @@ export function badges(item) {
     const info = tiers.get(tier) ?? { label: tier, badge: tier };
     const why = (item.reasons || []).filter((r) => r.tier === tier).map((r) => r.text);
     const tip = why.length ? why.join("\n") : info.label;
-    return h("button", {
-      type: "button",
+    return h("span", {
       class: `badge badge-${tier}${item.nominal_classification === tier ? " nominal" : ""}`,
       dataset: { tier, tip },
-    }, info.badge, h("span", { class: "visually-hidden" }, `: ${why.join("; ")}`));
+    }, info.badge, why.length ? h("span", { class: "visually-hidden" }, `: ${why.join("; ")}.`) : null);
   });
+}
+
+/** A launch window's units; "13 (day 3 of 7)" while the window has not ended on the reference date. */
+export function windowValue(item, key) {
+  const length = WINDOWS[key];
+  const launch = item.launch_date;
+  if (!length || !launch || !item.as_of) return int(item[key]);
+  const day = daysBetween(launch, item.as_of) + 1;
+  if (day >= length) return int(item[key]);
+  return h("span", { class: "partial", title: `The ${length}-day window from launch ends after day ${length}` },
+    int(item[key]), " ", h("span", { class: "day-of" }, `(day ${Math.max(day, 1)} of ${length})`));
+}
+
+/** A link to the product page that stays in the page (history entry, no reload). */
+export function productLink(id, text, attrs = {}) {
+  return h("a", {
+    ...attrs,
+    href: productHref(id),
+    onclick: (e) => {
+      if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return; // new tab etc.
+      e.preventDefault();
+      navigate({ product: id });
+    },
+  }, text);
 }
 
 function cell(col, item, currency) {
   const v = item[col.key];
+  const td = (attrs, ...children) => h("td", { ...attrs, "data-label": col.label }, ...children);
   switch (col.key) {
     case "product_name":
-      return h("td", { class: "product" },
-        h("span", { class: "name" }, v || item.artifact_id),
+      return td({ class: "product" },
+        productLink(item.artifact_id, v || item.artifact_id, { class: "name" }),
         h("span", { class: "id" }, item.artifact_id),
         item.is_active ? null : h("span", { class: "pill pill-inactive" }, "inactive"),
         item.source === "manual" ? h("span", { class: "pill", title: "Changed by hand; kept across refreshes" }, "manual") : null);
     case "launch_date":
-      return h("td", {}, date(v ?? item.launched_at));
+      return td({}, date(v ?? item.launched_at));
     case "nominal_classification":
-      return h("td", { class: "badges" }, badges(item));
+      return td({ class: "badges" }, badges(item));
     default:
-      if (col.money) return h("td", { class: "num" }, money(v, currency, 0));
-      if (col.num) return h("td", { class: "num" }, int(v));
-      return h("td", {}, v ?? "—");
+      if (col.money) return td({ class: "num" }, money(v, currency, 0));
+      if (col.key in WINDOWS) return td({ class: "num" }, windowValue(item, col.key));
+      if (col.num) return td({ class: "num" }, int(v));
+      return td({}, v ?? "—");
   }
 }
 
@@ -116,9 +149,11 @@ export function renderRows(page, currency) {
   const first = page.total ? (page.page - 1) * page.pageSize + 1 : 0;
   const last = Math.min(page.total, page.page * page.pageSize);
   $("total").textContent = page.total
-    ? `${int(page.total)} products · showing ${int(first)}–${int(last)}`
+    ? `${plural(page.total, "product")} · showing ${int(first)}–${int(last)}`
     : "0 products";
 }
+
+let pendingScroll = false;
 
 export function renderPager(page) {
   const totalPages = Math.max(1, page.totalPages || 1);
@@ -130,20 +165,32 @@ export function renderPager(page) {
   $("pg-first").disabled = $("pg-prev").disabled = page.page <= 1;
   $("pg-next").disabled = $("pg-last").disabled = page.page >= totalPages;
   $("pg-size").value = String(page.pageSize);
-  $("pg-first").onclick = () => navigate({ page: 1 });
-  $("pg-prev").onclick = () => navigate({ page: page.page - 1 });
-  $("pg-next").onclick = () => navigate({ page: page.page + 1 });
-  $("pg-last").onclick = () => navigate({ page: totalPages });
+  // A new page starts at its first row: the table is scrolled back into view once it is drawn.
+  const go = (n) => {
+    pendingScroll = true;
+    navigate({ page: n });
+  };
+  $("pg-first").onclick = () => go(1);
+  $("pg-prev").onclick = () => go(page.page - 1);
+  $("pg-next").onclick = () => go(page.page + 1);
+  $("pg-last").onclick = () => go(totalPages);
   input.onchange = () => {
     const n = Math.round(Number(input.value));
-    if (Number.isFinite(n)) navigate({ page: Math.min(Math.max(n, 1), totalPages) });
+    if (Number.isFinite(n)) go(Math.min(Math.max(n, 1), totalPages));
     else input.value = String(page.page);
   };
+  if (pendingScroll) {
+    pendingScroll = false;
+    $("table-wrap").scrollTop = 0;
+    const top = $("results").getBoundingClientRect().top;
+    if (top < 0) $("results").scrollIntoView({ block: "start" });
+  }
 }
 
 /** `tiers`: the API's tier table (/schema), which labels the badges. */
-export function initTable({ tiers: list }) {
+export function initTable({ tiers: list, defaultSort: order = [] }) {
   tiers = new Map(list.map((t) => [t.key, t]));
+  defaultSort = order[0] ?? null;
   $("pg-size").addEventListener("change", (e) => navigate({ pageSize: Number(e.target.value) }));
   $("pg-input").addEventListener("keydown", (e) => {
     if (e.key === "Enter") {
@@ -154,7 +201,7 @@ export function initTable({ tiers: list }) {
   initTooltip();
 }
 
-// One shared tooltip for badges: shown on hover and keyboard focus, toggled by tap.
+// One shared tooltip for badges: shown on hover (the reasons are also in the row's text).
 function initTooltip() {
   const tip = $("tooltip");
   const show = (el) => {
@@ -176,8 +223,12 @@ function initTooltip() {
   const badgeOf = (e) => e.target.closest?.(".badge[data-tip]");
   document.addEventListener("mouseover", (e) => { const b = badgeOf(e); if (b) show(b); });
   document.addEventListener("mouseout", (e) => { const b = badgeOf(e); if (b) hide(b); });
-  document.addEventListener("focusin", (e) => { const b = badgeOf(e); if (b) show(b); });
-  document.addEventListener("focusout", (e) => { const b = badgeOf(e); if (b) hide(b); });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !tip.hidden) hide(document.activeElement); });
-  window.addEventListener("scroll", () => { tip.hidden = true; }, { passive: true, capture: true });
+  // A scroll moves the badge: follow it while the pointer is still on it, else hide the tip.
+  window.addEventListener("scroll", () => {
+    if (tip.hidden) return;
+    const hovered = document.querySelector(".badge[data-tip]:hover");
+    if (hovered) show(hovered);
+    else tip.hidden = true;
+  }, { passive: true, capture: true });
 }

@@ -28,10 +28,18 @@ export function initThresholds(opts) {
   $("th-close").addEventListener("click", () => dialog.close());
   $("th-save").hidden = !canEdit;
   $("th-refresh").hidden = !canEdit;
-  $("th-refresh").addEventListener("click", async () => {
+  $("pending-refresh").hidden = !canEdit;
+  $("th-when").hidden = !canEdit;
+  const refreshNow = async () => {
     const run = await startRun("/api/performance-metrics/refresh", "Refresh");
-    if (run) $("th-status").textContent = "Refresh started; the new thresholds apply when it finishes.";
-  });
+    if (run) {
+      const text = "Refresh started; the new thresholds apply when it finishes.";
+      $("th-status").textContent = text;
+      $("pending-banner-text").textContent = text;
+    }
+  };
+  $("th-refresh").addEventListener("click", refreshNow);
+  $("pending-refresh").addEventListener("click", refreshNow);
   const preview = debounce(runPreview, 250);
   $("th-fields").addEventListener("input", () => {
     validate();
@@ -68,17 +76,18 @@ async function open() {
   runPreview();
 }
 
-/** After a run ends the pending state may have changed: show it if the dialog is open
- *  (the inputs are left as they are: someone may be typing). */
+/** After a run ends (and on start) the pending state may have changed: show it on the page and in
+ *  the dialog (the inputs are left as they are: someone may be typing). */
 export async function reloadIfOpen() {
-  if (!$("thresholds").open) return;
   try {
     const { data, response } = await request(PATH);
     settings = data;
     etag = response.headers.get("ETag");
     renderPending();
+    return settings;
   } catch (err) {
-    hooks.onError(err.message);
+    if (err.status !== 401) hooks.onError(err.message);
+    return null;
   }
 }
 
@@ -99,10 +108,12 @@ export async function loadSettings() {
 function renderPending() {
   const pending = Boolean(settings?.pending);
   $("th-pending").hidden = !pending;
+  $("pending-banner").hidden = !pending;
   if (pending) {
-    $("th-pending-text").textContent =
-      `Version ${settings.version} is saved and pending until the next refresh; ` +
-      `the table still shows version ${settings.applied_version ?? "—"}.`;
+    const text = "New thresholds are saved and waiting for the next refresh; until then the table shows the tiers " +
+      "from the thresholds before them.";
+    $("th-pending-text").textContent = text;
+    $("pending-banner-text").textContent = canEdit ? text : `${text} An editor can refresh now.`;
   }
 }
 
@@ -187,7 +198,7 @@ async function save() {
     settings = data;
     etag = response.headers.get("ETag") || etag;
     renderPending();
-    $("th-status").textContent = `Saved as version ${data.version}.`;
+    $("th-status").textContent = "Saved. They apply at the next refresh.";
     hooks.onSaved(data);
   } catch (err) {
     if (err.status === 412) {

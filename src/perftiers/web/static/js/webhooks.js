@@ -3,6 +3,7 @@
 // Everything is built with DOM calls; no server text is ever parsed as HTML.
 
 import { get, post, request } from "./api.js";
+import { dateTime } from "./format.js";
 
 const PATH = "/api/webhooks";
 const EVENTS = ["tier.entered", "tier.left", "sync.failed", "refresh.failed", "tags.failed"];
@@ -28,7 +29,7 @@ function checkboxes(name, items) {
     ...items.map(([value, label]) => el("label", {}, el("input", { type: "checkbox", name, value, checked: true }), ` ${label}`)));
 }
 
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+const when = (iso) => (iso ? dateTime(iso) : ""); // the page's one date format
 
 /** Adds the "Alerts" button to the top bar and builds the dialog (call for admins only).
  *  `opts.tiers`: the API's tier table (/schema), one tier choice each. */
