@@ -271,3 +271,91 @@ def test_cli_dry_run_prints_the_plan_and_push_tags_pushes(shop, settings, monkey
     assert pushed.exit_code == 0, pushed.output
     assert json.loads(pushed.stdout)["counts"]["added"] == 5
     assert_shop_tagged(shop, settings)
+
+
+# -- after each refresh ----------------------------------------------------------------------
+
+def test_enabled_tags_follow_a_successful_refresh_and_a_failure_never_fails_it(shop, settings):
+    from perftiers.metadata import webhooks
+    from perftiers.metadata.db import engine_for
+
+    refresh = jobs.refresh(settings, trigger="cli", as_of=date(2025, 2, 22))  # disabled: no tags run
+    assert refresh["status"] == "succeeded" and pipeline.runs(settings)[0]["kind"] == "refresh"
+    assert mutations(shop) == []
+
+    settings.shopify_tags_enabled = True
+    seen = []
+    refresh = jobs.refresh(settings, trigger="schedule", as_of=date(2025, 2, 22), on_done=seen.append)
+    assert refresh["status"] == "succeeded"
+    assert [r["kind"] for r in seen] == ["refresh", "tags"] and seen[1]["status"] == "succeeded"
+    assert pipeline.runs(settings)[0]["kind"] == "tags" and seen[1]["trigger"] == "schedule"
+    assert_shop_tagged(shop, settings)
+
+    db = engine_for(settings.resolved_database_url)
+    sub, _ = webhooks.create(db, url="https://93.184.216.34/hook", events=["tags.failed", "refresh.failed"],
+                             tiers=None, fmt="json", created_by="test")
+    shop.fail = lambda request: 503  # Shopify down: the tag push fails, the refresh does not
+    refresh = jobs.refresh(settings, trigger="schedule", as_of=date(2025, 2, 22))
+    assert refresh["status"] == "succeeded"
+    tags_run = pipeline.runs(settings)[0]
+    assert tags_run["kind"] == "tags" and tags_run["status"] == "failed" and "Shopify" in tags_run["error"]
+    assert [d["event"] for d in webhooks.deliveries(db, sub["id"])] == ["tags.failed"]
+
+
+# -- a push killed half-way ------------------------------------------------------------------
+
+def _cli(settings, shop, **env_extra: str):
+    import os
+
+    from tests.reliability.helpers import run_cli
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERFTIERS_")}
+    env.update(PERFTIERS_SHOPIFY_SHOP=shop.url, PERFTIERS_SHOPIFY_ACCESS_TOKEN="shpat_good",
+               PERFTIERS_LOCK_LEASE_SECONDS="5", PYTHONUNBUFFERED="1", **env_extra)
+    return run_cli(settings.home, ["shopify", "push-tags", "--output", "json"], env)
+
+
+def _wait_for_lock_expiry(settings) -> None:
+    import time
+
+    from perftiers.metadata import locks
+    from perftiers.metadata.db import engine_for
+
+    engine = engine_for(settings.resolved_database_url)
+    deadline = time.monotonic() + 10
+    while locks.current_holder(engine) is not None:
+        assert time.monotonic() < deadline, "the killed push's lock did not expire within its lease"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("kill_at, bulk", [("tags:mutation:2", False), ("tags:bulk-started:1", True)])
+def test_a_push_killed_half_way_then_run_again_finishes_without_double_work(shop, settings, kill_at, bulk):
+    extra = {"PERFTIERS_SHOPIFY_TAG_BULK_THRESHOLD": "1"} if bulk else {}
+    killed = _cli(settings, shop, PERFTIERS_TEST_KILL_AT=kill_at, **extra)
+    assert killed.killed, killed.output
+    assert pipeline.runs(settings)[0]["status"] == "running"  # the record of the killed run
+    done_before = [(m["name"], m["id"]) for m in shop.tag_mutations]
+    assert 0 < len(done_before) < 4  # half-way: some of the 4 changes were written, not all
+
+    _wait_for_lock_expiry(settings)
+    rerun = _cli(settings, shop, **extra)
+    assert rerun.returncode == 0, rerun.output
+    runs = pipeline.runs(settings)
+    assert runs[0]["status"] == "succeeded" and runs[1]["status"] == "failed" and "Interrupted" in runs[1]["error"]
+    assert_shop_tagged(shop, settings)  # exactly the right tags, other tags unchanged
+    applied = [(m["name"], m["id"]) for m in shop.tag_mutations]
+    assert len(applied) == len(set(applied)) == 4  # each change (product, add or remove) written once
+
+
+def test_doctor_checks_the_write_scope_when_tags_are_enabled(shop, settings):
+    from perftiers import doctor
+
+    def tag_check():
+        return next((c for c in doctor.run(settings).checks if c.name == "shopify tags"), None)
+
+    assert tag_check() is None  # not enabled: not checked
+    settings.shopify_tags_enabled = True
+    assert tag_check().status == "ok"
+    shop.scopes.remove("write_products")
+    check = tag_check()
+    assert check.status == "fail" and "write_products" in check.detail and "Access scopes" in check.fix

@@ -15,6 +15,7 @@ schema is created the way `serve` creates it, and probe objects are deleted agai
     clock         this machine's clock against the database server's
     timezone      (with a Shopify shop configured) the store timezone against the shop's: asked of
                   Shopify, else as the last Shopify sync recorded it; a configured one that differs warns
+    shopify tags  (with shopify_tags_enabled) the app has the write_products scope tagging needs
 
 Each check has a time limit, so an unreachable server gives a `fail`, not a hang.
 """
@@ -407,6 +408,31 @@ def check_timezone(ctx: _Context) -> Check:
                  "(PERFTIERS_TIMEZONE or perftiers.toml); then run a refresh.")
 
 
+def check_tag_scope(ctx: _Context) -> Check:
+    from perftiers.sources.shopify.client import shop_url
+    from perftiers.sources.shopify.source import admin_client
+    from perftiers.sources.shopify.tag_writes import WRITE_SCOPE, granted_scopes
+
+    s = ctx.settings
+    fix = ("Add the write_products scope to the Shopify app (Dev Dashboard: your app > Versions > Access scopes; "
+           "admin-made custom app: Settings > Apps > Develop apps > your app > Configuration) and install it again; "
+           "or set shopify_tags_enabled = false.")
+    try:
+        client = admin_client(s, shop_url(s.shopify_shop or ""), sleep=lambda _: None, max_retries=0,
+                              timeout=min(10.0, TIME_LIMIT_SECONDS / 3))
+        try:
+            scopes = granted_scopes(client)
+        finally:
+            client.close()
+    except Exception as exc:
+        return Check("shopify tags", FAIL, f"tags are enabled but Shopify's access scopes could not be read: "
+                     f"{_first_line(exc)}", "Check the Shopify settings (see docs/shopify.md).")
+    if WRITE_SCOPE in scopes:
+        return Check("shopify tags", OK, "tags are enabled and the app has write_products")
+    return Check("shopify tags", FAIL, "tags are enabled but the app lacks the write_products scope: every tag push "
+                 "after a refresh would fail", fix)
+
+
 CHECKS: tuple[tuple[str, Callable[[_Context], Check]], ...] = (
     ("deployment", check_deployment),
     ("metadata DB", check_metadata_db),
@@ -445,6 +471,7 @@ def run(settings: Settings, *, time_limit: float = TIME_LIMIT_SECONDS,
     ctx = _Context(settings)
     report = Report()
     checks = CHECKS + ((("timezone", check_timezone),) if settings.shopify_shop else ())
+    checks += (("shopify tags", check_tag_scope),) if settings.shopify_tags_enabled else ()
     for name, fn in checks:
         check = _limited(name, fn, ctx, time_limit)
         report.checks.append(check)

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
                                                                    "archive_candidate"])
     """Tiers whose flag becomes a tag: `top_riser`, `winner`, `banana`, `archive_candidate`."""
 
+    shopify_tag_bulk_threshold: int = Field(default=250, ge=0)
+    """A tag push that changes more products than this uses Shopify bulk mutations (a staged JSONL
+    file) instead of one tagsAdd / tagsRemove call per product."""
+
     sync_cron: str = "0 2 * * *"
     """When `serve` runs the daily sync (cron, store timezone). A refresh follows a successful sync."""
 

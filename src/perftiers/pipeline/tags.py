@@ -58,7 +58,7 @@ def _writer(settings: Settings, **options: Any) -> tag_writes.TagWriter:
             "shopify_client_id and shopify_client_secret) with the write_products scope; see docs/shopify.md")
     client_options = {k: options[k] for k in ("sleep",) if k in options}
     client = admin_client(settings, shop_url(settings.shopify_shop), **client_options)
-    return tag_writes.TagWriter(client, **options)
+    return tag_writes.TagWriter(client, **{"bulk_threshold": settings.shopify_tag_bulk_threshold, **options})
 
 
 def _plan(settings: Settings, writer: tag_writes.TagWriter) -> Plan:
