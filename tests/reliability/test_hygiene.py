@@ -59,6 +59,7 @@ def scan_seconds(settings, repeats: int = 7) -> float:
     return best
 
 
+@pytest.mark.timeout(1200)  # 200 refreshes (each also writes the tier history) and 1,000 writes: ~5 min
 def test_metadata_and_files_stay_bounded(tmp_path):
     settings = make_settings(tmp_path / "data", snapshot_retention_hours=0)
     known.build(settings)
