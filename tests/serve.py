@@ -1,13 +1,17 @@
-"""The real server in tests: `perftiers serve` as a subprocess on a free 127.0.0.1 port.
+"""The real server in tests: `perftiers serve --port 0` as a subprocess on 127.0.0.1.
 
 One helper for every tier that needs real HTTP (API end-to-end, reliability, integration replicas,
-browser): the output goes to a log file, the server counts as up when `/readyz` (a snapshot is
-loaded) or `/healthz` (the process answers) says 200, and it is stopped with SIGTERM, then SIGKILL.
+browser): the output goes to a log file, the port is the one the server bound and printed (no
+guessed free port that another process could take first), the server counts as up when `/readyz`
+(a snapshot is loaded) or `/healthz` (the process answers) says 200, and it is stopped with
+SIGTERM, then SIGKILL.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,6 +23,8 @@ import httpx
 
 
 def free_port() -> int:
+    """A port nothing listens on right now: only for tests that need a closed port (a receiver that
+    is down); a server of our own binds port 0 instead."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -37,19 +43,42 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if not k.startswith("PERFTIERS_")}, **extra}
 
 
+_DASHBOARD = re.compile(rb"^Dashboard: (http://\S+?)/ ", re.MULTILINE)
+
+
 @dataclass
 class Server:
-    base_url: str
     process: subprocess.Popen
     output: Path
+    _base_url: str | None = None
 
     def log(self) -> str:
         return self.output.read_text(errors="replace")
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:<port>` as the server printed it (waits up to 60 s for the line)."""
+        if self._base_url is None:
+            self._base_url = self._printed_url(time.monotonic() + 60)
+        return self._base_url
+
+    def _printed_url(self, deadline: float) -> str:
+        while True:
+            found = _DASHBOARD.search(self.output.read_bytes())
+            if found:
+                return found.group(1).decode()
+            if self.process.poll() is not None:
+                raise RuntimeError(f"perftiers serve exited with {self.process.returncode}:\n{self.log()[-5000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"perftiers serve printed no dashboard URL:\n{self.log()[-5000:]}")
+            time.sleep(0.05)
 
     def wait_until_up(self, *, ready: bool = True, deadline: float | None = None) -> None:
         """Return once `/readyz` (ready=True) or `/healthz` answers 200; raise with the log if the
         process exits or `deadline` (time.monotonic(); default in 60 s) passes."""
         deadline = deadline if deadline is not None else time.monotonic() + 60
+        if self._base_url is None:
+            self._base_url = self._printed_url(deadline)
         path = "/readyz" if ready else "/healthz"
         while True:
             if self.process.poll() is not None:
@@ -78,19 +107,18 @@ def launch(home: Path | None, *, env: dict[str, str] | None = None, scheduler: b
     """Start `perftiers [--data-dir home] serve` and return at once (see `Server.wait_until_up`).
 
     `env`: the whole environment (default `clean_env()`); `log`: where the output goes (default
-    `serve-<port>.log` beside `home`).
+    a new `serve-<n>.log` beside `home`).
     """
-    port = free_port()
     if log is None:
         assert home is not None, "name a log file when the data folder comes from the environment"
-        log = home.parent / f"serve-{port}.log"
+        log = next(path for n in itertools.count() if not (path := home.parent / f"serve-{n}.log").exists())
     log.parent.mkdir(parents=True, exist_ok=True)
     args = [*perftiers_command(), *(["--data-dir", str(home)] if home is not None else []),
-            "serve", "--host", "127.0.0.1", "--port", str(port), *([] if scheduler else ["--no-scheduler"])]
+            "serve", "--host", "127.0.0.1", "--port", "0", *([] if scheduler else ["--no-scheduler"])]
     with open(log, "wb") as out:
         process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
                                    env={**(env if env is not None else clean_env()), "PYTHONUNBUFFERED": "1"})
-    return Server(f"http://127.0.0.1:{port}", process, log)
+    return Server(process, log)
 
 
 def start_server(home: Path | None, *, wait_ready: bool = True, extra_env: dict[str, str] | None = None,

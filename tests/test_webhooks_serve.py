@@ -15,7 +15,7 @@ import pytest
 from perftiers.pipeline.runs import run_job
 from perftiers.settings import load_settings
 from tests.pipeline import close
-from tests.serve import free_port, perftiers_command
+from tests.serve import launch, perftiers_command
 from tests.webhook_receiver import Receiver
 
 ALLOW = {"PERFTIERS_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "true", "PERFTIERS_WEBHOOKS_TIMEOUT_SECONDS": "2"}
@@ -70,17 +70,14 @@ def test_a_server_killed_mid_delivery_leaves_the_event_to_the_next_worker(tmp_pa
         secret = added.stdout.strip().splitlines()[-1]
         fail_a_refresh(home)  # the event is in the outbox; no server runs yet
         receiver.hold()  # the first delivery will hang until the server is dead
-        port = free_port()
         log = tmp_path / "serve.log"
-        with open(log, "wb") as output:
-            server = subprocess.Popen([*perftiers_command(), "--data-dir", str(home), "serve", "--host", "127.0.0.1",
-                                       "--port", str(port)], stdout=output, stderr=subprocess.STDOUT, env=env(ALLOW))
+        server = launch(home, env=env(ALLOW), scheduler=True, log=log)
         try:
             (first,) = receiver.wait_for(1, timeout=60)  # the server's worker is mid-send
-            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+            assert httpx.get(f"{server.base_url}/healthz", timeout=10).status_code == 200
         finally:
-            server.kill()
-            server.wait(timeout=10)
+            server.process.kill()
+            server.process.wait(timeout=10)
         receiver.release()
         pending = json.loads(cli(home, "webhooks", "deliveries", "1", "--output", "json").stdout)
         assert [(d["status"], d["attempts"]) for d in pending] == [("pending", 0)]  # claimed, never recorded

@@ -298,7 +298,7 @@ def changes(
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int = typer.Option(8000, help="Port to listen on."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on (0: a free port, printed in the URLs)."),
     scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Run the daily sync and refresh on their schedules."),
 ) -> None:
     """Serve the API, the dashboard and the scheduler."""

@@ -192,6 +192,8 @@ def test_first_run_prints_a_login_link_and_the_demo_hint(tmp_path):
         assert signed_in.status_code == 200 and "text/html" in signed_in.headers["content-type"]
         assert signed_in.history[0].status_code == 303
         base = link.split("/login")[0]
+        # `serve --port 0` (as tests/serve.py starts it) prints the port it bound, not 0.
+        assert base == server.base_url and not base.endswith(":0") and "Uvicorn running on" in output
         assert browser.get(f"{base}/api/session").json() == {"name": "admin", "role": "admin"}
         csrf = browser.cookies["perftiers_csrf"]
         assert_error(browser.delete(f"{base}/api/session"), 403, "csrf_failed")

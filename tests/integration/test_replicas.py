@@ -38,11 +38,15 @@ class Replica:
     def __init__(self, deployment: Deployment, node: str, config: Path):
         self.node, self.log = node, deployment.root / f"{node}.log"
         self.server = launch(None, env=deployment.env(node, config), scheduler=True, log=self.log)
-        self.url = self.server.base_url
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        self.client = httpx.Client(timeout=30)
+
+    @property
+    def url(self) -> str:
+        return self.server.base_url
 
     def wait_ready(self, deadline: float) -> None:
         self.server.wait_until_up(deadline=deadline)
+        self.client.base_url = self.url
 
     def stop(self) -> None:
         self.client.close()

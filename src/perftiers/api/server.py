@@ -6,6 +6,7 @@ import logging
 import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from perftiers.metadata import tokens
 from perftiers.metadata.db import engine_for
@@ -57,14 +58,21 @@ def _logging() -> dict:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, scheduler: bool = True) -> None:
+    """Bind first, then print: with `port=0` the system picks a free port and the printed URLs carry
+    it, so a caller (the tests, a supervisor) never has to guess a free port and race for it."""
     from perftiers.api.app import create_app
     from perftiers.pipeline.schedule import validate
 
     if scheduler:
         validate(settings)
-    for line in first_run_messages(settings, host, port):
-        print(line, flush=True)
     app = create_app(settings, scheduler=scheduler)
     # uvicorn's access log would print query strings (a login link carries a token): ours does not.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_config=_logging(), server_header=False)
+    config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=_logging(), server_header=False)
+    listening = config.bind_socket()
+    for line in first_run_messages(settings, host, listening.getsockname()[1]):
+        print(line, flush=True)
+    server = uvicorn.Server(config)
+    server.run(sockets=[listening])
     sys.stdout.flush()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
