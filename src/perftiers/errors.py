@@ -11,6 +11,7 @@
     ├── PreconditionFailed (412)         stale If-Match
     ├── ValidationFailed (422)           a body or input file that fails validation
     ├── ConfigurationError (500)         settings that cannot work; the message says what to fix
+    │                                    (the CLI exits 1; the API answers 409: the client can act on it)
     └── NotReady (503)                   the query engine has no snapshot loaded yet; try again shortly
 
 The API turns any of these into `{error: {code, message, details}}`; the CLI prints the message

@@ -1,6 +1,8 @@
 """One error shape for every response: `{"error": {"code", "message", "details"}}`.
 
     PerftiersError subclasses        their own status and code (the tree is in perftiers.errors)
+    ConfigurationError               409 with its own code: settings the operator can fix (a Shopify
+                                     shop or token, a scope, a source) are never a server fault
     HTTPException                    404 unknown path, 405 method not allowed, ...
     RequestValidationError           400 for query, path and header parameters; 422 for bodies
     anything else                    500 with a generic message; the traceback goes to the log only
@@ -16,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from perftiers.errors import PerftiersError
+from perftiers.errors import ConfigurationError, PerftiersError
 
 log = logging.getLogger("perftiers.api")
 
@@ -51,11 +53,21 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def status_of(exc: PerftiersError) -> int:
+    """The HTTP status of an error. A ConfigurationError (500 in the exception tree, so the CLI exits
+    1) is 409 here: the request cannot succeed until someone changes a setting the message names,
+    which is the client's to fix or report, not a crash to retry."""
+    return 409 if isinstance(exc, ConfigurationError) else exc.status_code
+
+
 async def _perftiers_error(request: Request, exc: PerftiersError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-    if exc.status_code >= 500:
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    return error_response(exc.status_code, exc.code, exc.message, _jsonable(exc.details), headers)
+    elif isinstance(exc, ConfigurationError):
+        log.warning("%s %s needs configuration: %s", request.method, request.url.path, exc.message)
+    return error_response(status, exc.code, exc.message, _jsonable(exc.details), headers)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

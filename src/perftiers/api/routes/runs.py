@@ -29,7 +29,8 @@ def _reload(engine: QueryEngine) -> None:
 
 
 @router.post("/api/sync", response_model=models.RunStarted, status_code=status.HTTP_202_ACCEPTED,
-             responses={409: {"model": models.ErrorBody, "description": "A sync or refresh is running"}},
+             responses={409: {"model": models.ErrorBody,
+                              "description": "A sync or refresh is running, or the sync source lacks its settings"}},
              summary="Start a sync (then a refresh) in the background")
 def start_sync(
     _: EditorDep,

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/shopify", tags=["shopify"])
 
 
 @router.post("/tags/preview", response_model=TagPreview, summary="Tags a push would add and remove",
-             responses={409: {"model": ErrorBody, "description": "No Shopify shop configured, or no tiers yet"},
+             responses={409: {"model": ErrorBody, "description": "No Shopify shop or token, a token Shopify refuses, a missing scope, or no tiers yet"},
                         502: {"model": ErrorBody, "description": "Shopify did not answer usefully"}})
 def tags_preview(_: EditorDep, settings: SettingsDep) -> dict:
     return tags.preview(settings)
