@@ -113,3 +113,39 @@ def test_bad_history_input_is_a_clear_4xx(hapi, path, params, status):
 def test_history_routes_need_a_viewer(hapi):
     for path in ("/api/performance-metrics/changes", "/api/performance-metrics/SKU-001/history"):
         assert_error(hapi.get(path, role=None), 401)
+
+
+
+def test_a_product_deleted_since_counts_as_having_left_its_tiers(tmp_path):
+    """SKU-001 (a top riser on the previous refresh) is deleted after the current one, then a refresh reruns."""
+    settings = make_settings(tmp_path / "data")
+    known.set_thresholds(settings)
+    known.sync(settings)
+    known.refresh(settings, PREVIOUS)
+    before = {r["artifact_id"]: r for r in _perf(settings)}
+    assert before["SKU-001"]["is_top_riser"] and not before["SKU-001"]["is_winner"]
+    known.refresh(settings, known.AS_OF)
+    app, client = client_for(settings)
+    api = Api(client, make_tokens(settings), settings, app)
+    try:
+        kept = ok(api.get("/api/performance-metrics/changes", params={"pageSize": 500}))
+        assert api.delete("/api/performance-metrics/SKU-001", role="editor").status_code == 204
+        for rerun in (False, True):
+            if rerun:  # the next refresh leaves the deleted product out too
+                known.refresh(settings, known.AS_OF)
+            api.reload()
+            body = ok(api.get("/api/performance-metrics/changes", params={"since": "previous", "pageSize": 500}))
+            gone = {i["artifact_id"]: i for i in body["items"]}["SKU-001"]
+            assert gone["left"] == ["top_riser"] and gone["entered"] == [] and gone["classifications"] == []
+            assert gone["previous_nominal_classification"] == "top_riser" and gone["nominal_classification"] == "none"
+            want = {t["tier"]: dict(t) for t in kept["tiers"]}
+            want["top_riser"]["left"] += 1  # it stayed a top riser before the deletion
+            want["winner"]["entered"] -= 1  # ... and had become a winner
+            assert {t["tier"]: t for t in body["tiers"]} == want
+            summary = ok(api.get("/api/performance-metrics/stats/summary"))
+            assert summary["left"] == {t: v["left"] for t, v in want.items()}
+            # a filter selects by current attributes, which a deleted product no longer has
+            acme = ok(api.get("/api/performance-metrics/changes", params={"vendor": "Acme"}))
+            assert "SKU-001" not in {i["artifact_id"] for i in acme["items"]}
+    finally:
+        app.state.engine.stop()

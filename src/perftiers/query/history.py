@@ -3,8 +3,10 @@
 "Changes since X" compares each current product's state on X (its history period covering X;
 none if it had no period then) with its current state (the served performance row). A product
 moved when any of its four flags differs; it entered a tier whose flag it has now and had not
-then, and left one it had then and has not now. Products no longer in performance are not listed.
-Functions take table names, so the API (per snapshot) and the CLI (its own DuckDB) share them.
+then, and left one it had then and has not now. A product with a state on X that is gone from
+performance now (deleted from the store since) left every tier it had: it counts and is listed
+with tier `none` now, but only when no filter is set (filters select by current attributes, and a
+gone product has none). Functions take table names, so the API (per snapshot) and the CLI (its own DuckDB) share them.
 """
 
 from __future__ import annotations
@@ -52,6 +54,20 @@ def moved_sql() -> str:
     return " OR ".join(f"{_flag('t', f)} <> n.{f}" for f in FLAG_OF_TIER.values())
 
 
+def compared(performance: str, history: str, where: str, params: list[Any], since: date) -> tuple[str, list[Any]]:
+    """`FROM` both states, with its parameters: `n` now (the performance rows matching `where`, plus
+    the products gone since `since` with every flag false and tier `none`), `t` on `since`.
+
+    Gone products have NULL attributes, so any filter leaves them out."""
+    gone_flags = ", ".join(f"false AS {f}" for f in FLAG_OF_TIER.values())
+    now = (f"SELECT * FROM {performance} UNION ALL BY NAME "
+           f"SELECT g.artifact_id, {gone_flags}, 'none' AS nominal_classification, g.spec_version "
+           f"FROM ({state_on_sql(history)}) g "
+           f"WHERE g.artifact_id NOT IN (SELECT artifact_id FROM {performance})")
+    sql = f"FROM (SELECT * FROM ({now}) WHERE {where}) n LEFT JOIN ({state_on_sql(history)}) t USING (artifact_id)"
+    return sql, [since, since, *params, since, since]
+
+
 def changed_since(performance: str, history: str, since: date | None) -> tuple[str, list[Any], Any]:
     """A WHERE condition on `performance` rows: products whose flags differ from their state on `since`
     (with its parameters and a cache key); nothing matches without a day to compare with."""
@@ -73,11 +89,8 @@ def moves(cur: duckdb.DuckDBPyConnection, performance: str, history: str, since:
         f = FLAG_OF_TIER[tier]
         parts.append(f"COUNT(*) FILTER (WHERE n.{f} AND NOT {_flag('t', f)})")
         parts.append(f"COUNT(*) FILTER (WHERE {_flag('t', f)} AND NOT n.{f})")
-    row = cur.execute(
-        f"SELECT {', '.join(parts)} FROM (SELECT * FROM {performance} WHERE {where}) n "
-        f"LEFT JOIN ({state_on_sql(history)}) t USING (artifact_id)",
-        [*params, since, since],
-    ).fetchone()
+    source, args = compared(performance, history, where, params, since)
+    row = cur.execute(f"SELECT {', '.join(parts)} {source}", args).fetchone()
     return {tier: {"entered": int(row[2 * i]), "left": int(row[2 * i + 1])} for i, tier in enumerate(TIERS)}
 
 
@@ -88,9 +101,8 @@ def moved_page(cur: duckdb.DuckDBPyConnection, performance: str, history: str, s
     if since is None:
         return empty
     where, params = flt.where(values)
-    base = (f"FROM (SELECT * FROM {performance} WHERE {where}) n "
-            f"LEFT JOIN ({state_on_sql(history)}) t USING (artifact_id) WHERE {moved_sql()}")
-    args = [*params, since, since]
+    source, args = compared(performance, history, where, params, since)
+    base = f"{source} WHERE {moved_sql()}"
     n = cur.execute(f"SELECT COUNT(*) {base}", args).fetchone()[0]
     flags_now = ", ".join(f"n.{f} AS now_{f}" for f in FLAG_OF_TIER.values())
     flags_then = ", ".join(f"t.{f} AS then_{f}" for f in FLAG_OF_TIER.values())
