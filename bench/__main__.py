@@ -18,13 +18,18 @@ DEFAULTS = {
     # the sizes: refresh at 100k products / 10M lines (growth from 1M), API at 100k and 1M products
     "default": {"products": "100k", "sizes": "1M,10M", "rounds": 3, "sync_products": "100k", "sync_lines": "1M",
                 "sync_rounds": 2, "api_products": "100k,1M", "api_lines_per_product": 3,
-                "requests": 40, "per_client": 10, "warmup": 3},
+                "requests": 40, "per_client": 10, "warmup": 3,
+                # tier history at the refresh bench's 10M store (reused from the same --work folder)
+                "history_products": "100k", "history_lines": "10M", "history_days": 365, "history_daily": 3,
+                "history_rounds": 2},
     "quick": {"products": "20k", "sizes": "100k,300k", "rounds": 1, "sync_products": "20k", "sync_lines": "100k",
               "sync_rounds": 1, "api_products": "10k", "api_lines_per_product": 3,
               "requests": 5, "per_client": 2, "warmup": 1,
-              "budget": {"single_s": 2.0, "concurrent_s": 2.0, "warmup_s": 1.0}},
+              "budget": {"single_s": 2.0, "concurrent_s": 2.0, "warmup_s": 1.0},
+              "history_products": "20k", "history_lines": "100k", "history_days": 30, "history_daily": 1,
+              "history_rounds": 1},
 }
-PARTS = ("refresh", "sync", "api")
+PARTS = ("refresh", "sync", "api", "history")
 DOCS = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 
@@ -48,6 +53,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     r.add_argument("--api-lines-per-product", type=int, help="order lines per product in the API stores (default 3)")
     r.add_argument("--requests", type=int, help="sequential requests per API case (default 40)")
     r.add_argument("--per-client", type=int, help="requests per concurrent client per API case (default 10)")
+    r.add_argument("--history-products", help="products of the tier-history store (default 100k)")
+    r.add_argument("--history-lines", help="order lines of the tier-history store (default 10M)")
+    r.add_argument("--history-days", type=int, help="days of tier history: the year built, the backfill timed "
+                                                    "(default 365)")
+    r.add_argument("--history-daily", type=int, help="real daily refreshes ending that year (default 3)")
+    r.add_argument("--history-rounds", type=int, help="interleaved refresh/backfill rounds (default 2)")
     r.add_argument("--only", help=f"comma-separated parts to run: {', '.join(PARTS)} (default all)")
     r.add_argument("--work", type=Path, help="folder for the generated stores; kept and reused across runs "
                                              "(default: a temporary folder, deleted afterwards)")
@@ -109,6 +120,16 @@ def main(argv: list[str] | None = None) -> int:
             budget = api.Budget(single=opt("requests"), per_client=opt("per_client"), warmup=d["warmup"],
                                 **d.get("budget", {}))
             results["api"] = api.run(work, stores, budget)
+        if "history" in parts:
+            from bench import api, history
+
+            products, lines = parse_count(opt("history_products")), parse_count(opt("history_lines"))
+            days, daily, rounds = opt("history_days"), opt("history_daily"), opt("history_rounds")
+            results["parameters"]["history"] = {"products": products, "order_lines": lines, "days": days,
+                                                "daily_refreshes": daily, "rounds": rounds}
+            budget = api.Budget(single=opt("requests"), per_client=opt("per_client"), warmup=d["warmup"],
+                                **d.get("budget", {}))
+            results["history"] = history.run(work, products, lines, days, daily, rounds, budget)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

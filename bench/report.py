@@ -61,7 +61,26 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(_verdict(f"{name}: p99 with {api['clients']} clients / 1-client median",
                                 entry["p99_c16_over_median_c1"], "<=", 4.0, "x", where,
                                 f"p99 {entry['http'][c]['p99_ms']:.1f} ms", info=floor))
+    out += _history_targets(results.get("history"))
     return out
+
+
+def _history_targets(h: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 13's size and speed targets for the tier history."""
+    if not h:
+        return []
+    where = f"{fmt_count(h['products'])} products / {fmt_count(h['order_lines'])} lines, {h['days']} days"
+    y = h["year"]
+    return [
+        _verdict(f"tier_history size after {h['days']} days (current snapshot's data files)",
+                 y["data_bytes"] / 1e6, "<=", 50, "MB", where,
+                 f"{y['rows']:,} rows; daily copies {y['daily_copies_bytes'] / 1e6:.1f} MB"),
+        _verdict(f"tier_history data files after {h['days']} days", y["data_files"], "<=", 40, "files", where),
+        _verdict(f"backfill of {h['days']} days / one full refresh", h["ratio_backfill_over_refresh"], "<=", 10.0,
+                 "x", where),
+        _verdict(f"one product's history ({h['days']} days) over HTTP / list median",
+                 h["http"]["ratio_history_over_list"], "<=", 2.0, "x", f"{fmt_count(h['products'])} products"),
+    ]
 
 
 # -- Markdown -----------------------------------------------------------------------------------------
@@ -85,14 +104,16 @@ def _value(t: dict[str, Any]) -> str:
         return f"{t['value']:,.0f} lines/s"
     if t["unit"] == "GiB":
         return f"{t['value']:.2f} GiB"
+    if t["unit"] in ("MB", "files"):
+        return f"{_n(t['value'])} {t['unit']}"
     return f"{t['value']:.2f}x"
 
 
 def _goal(t: dict[str, Any]) -> str:
     if t["unit"] == "lines/s":
         return f"{t['op']} {t['goal']:,.0f} lines/s"
-    if t["unit"] == "GiB":
-        return f"{t['op']} {t['goal']} GiB"
+    if t["unit"] in ("GiB", "MB", "files"):
+        return f"{t['op']} {t['goal']} {t['unit']}"
     return f"{t['op']} {t['goal']}x"
 
 
@@ -124,6 +145,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += _sync_md(results["sync"])
     if results.get("api"):
         lines += _api_md(results["api"])
+    if results.get("history"):
+        lines += _history_md(results["history"])
     return "\n".join(lines) + "\n"
 
 
@@ -227,4 +250,42 @@ def _api_md(a: dict[str, Any]) -> list[str]:
                    f"{_n(s['serve_rss_after_load_test_mb'], 0)} | "
                    f"{_n(s['serve_peak_rss_mb'], 0)} | {_n(s['performance_arrow_mb'], 1)} | "
                    f"{_n(s['rss_over_arrow'], 1)}x | {_n(s['ready_s'], 1)} |")
+    return out
+
+
+def _history_md(h: dict[str, Any]) -> list[str]:
+    y, b, f, http = h["year"], h["backfill"], h["refresh"], h["http"]
+    refreshes = ", ".join(_n(r["work_s"]) for r in y["daily_refreshes"])
+    out = ["", "## Tier history", "",
+           f"{fmt_count(h['products'])} products / {fmt_count(h['order_lines'])} order lines, "
+           f"{h['from']} .. {h['to']}. The {h['days']} days: `tier_history` dropped, a real backfill of the first "
+           f"{h['days'] - h['daily_refreshes']} days ({_n(y['backfill']['work_s'])} s), then "
+           f"{h['daily_refreshes']} real daily refreshes ({refreshes} s).", "",
+           "| after | data files | data MB | rows | product-days | daily copies MB | snapshots kept | folder MB |",
+           "|---|---|---|---|---|---|---|---|",
+           f"| {h['days']} days | {y['data_files']} | {_n(y['data_bytes'] / 1e6)} | {_n(y['rows'])} | "
+           f"{_n(y['product_days'])} | {_n(y['daily_copies_bytes'] / 1e6)} | "
+           f"{y['snapshots_kept']} | {_n(y['folder_bytes'] / 1e6)} |"]
+    a = h.get("after_rounds")
+    if a:
+        out.append(f"| + {h['rounds']} refresh/backfill round(s) | {a['data_files']} | {_n(a['data_bytes'] / 1e6)} | "
+                   f"{_n(a['rows'])} | | | {a['snapshots_kept']} | {_n(a['folder_bytes'] / 1e6)} |")
+    out += ["", f"Backfill of {h['days']} days vs one full refresh (medians of {h['rounds']} interleaved round(s), "
+                "each its own process):", "",
+            "| program | time s | CPU s | peak RSS MiB |", "|---|---|---|---|",
+            f"| refresh | {_n(f['time_s'])} | {_n(f['cpu_s'])} | {_n(f['peak_rss_mb'], 0)} |",
+            f"| backfill | {_n(b['time_s'])} | {_n(b['cpu_s'])} | {_n(b['peak_rss_mb'], 0)} |",
+            "", f"Backfill / refresh: {_n(h['ratio_backfill_over_refresh'])}x. Backfill phases (last round):", "",
+            "| phase | wall s | CPU s | peak RSS MiB |", "|---|---|---|---|"]
+    for ph in b.get("phases") or []:
+        out.append(f"| {ph['step']} | {_n(ph['wall_s'])} | {_n(ph['cpu_s'])} | {_n(ph['peak_rss_mb'], 0)} |")
+    out += ["", f"Over HTTP (`perftiers serve`, 1 client, ms): the list's first page, then the history of "
+                f"`{http['artifact_id']}` (the list's first product) from {http['from']} to {http['to']}, "
+                "then the list again:", "",
+            "| case | median | p99 | median c16 | p99 c16 | bytes |", "|---|---|---|---|---|---|"]
+    for name in ("list", "history", "list_again"):
+        e = http[name]
+        out.append(f"| {name} | {_n(e['c1']['median_ms'])} | {_n(e['c1']['p99_ms'])} | {_n(e['c16']['median_ms'])} | "
+                   f"{_n(e['c16']['p99_ms'])} | {_n(e['response_bytes'])} |")
+    out += ["", f"History / list median: {_n(http['ratio_history_over_list'])}x."]
     return out

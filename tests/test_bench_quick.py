@@ -68,7 +68,14 @@ def test_quick_run_writes_results(tmp_path):
         if name != "healthz":
             assert _positive(case["naive"]["c1"]["median_ms"]) and _positive(case["ratio_median_c1"])
 
+    h = r["history"]  # tier history: size after the days, backfill vs refresh, one product's history over HTTP
+    assert h["year"]["data_files"] >= 1 and _positive(h["year"]["data_bytes"]) and _positive(h["year"]["rows"])
+    assert h["year"]["rows"] < h["year"]["daily_copies_rows"] == h["year"]["product_days"]
+    assert _positive(h["ratio_backfill_over_refresh"]) and h["backfill"]["counts"]["days"] == h["days"]
+    assert _positive(h["http"]["ratio_history_over_list"]) and _positive(h["http"]["history"]["c1"]["median_ms"])
+
     assert r["targets"] and all({"target", "value", "goal", "met", "gap"} <= set(t) for t in r["targets"])
     md = md_path.read_text()
-    for heading in ("## Targets", "## Mart refresh", "## Sync", "## API latency over HTTP", "## Serving memory"):
+    for heading in ("## Targets", "## Mart refresh", "## Sync", "## API latency over HTTP", "## Serving memory",
+                    "## Tier history"):
         assert heading in md
