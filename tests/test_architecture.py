@@ -19,7 +19,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "perftiers"
 
 LAYERS: tuple[frozenset[str], ...] = tuple(frozenset(layer) for layer in (
-    {"settings", "errors", "rules", "duck", "faults", "fencing", "runcontext"},
+    {"settings", "source_names", "errors", "rules", "duck", "faults", "fencing", "runcontext"},
     {"lakehouse"},
     {"metadata"},
     {"sources"},

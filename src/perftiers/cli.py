@@ -1,4 +1,9 @@
-"""The `perftiers` command: serve, demo, sync, refresh, token, doctor (webhooks and shopify in their own modules)."""
+"""The `perftiers` command: serve, demo, sync, refresh, token, doctor (webhooks and shopify in their own modules).
+
+Start-up stays light: this module and the sub-command modules import only Typer, Rich and
+perftiers' plain constants; each command imports what it uses (settings, the database, the
+lakehouse, the API) in its body, so `perftiers --help` loads none of them
+(tests/test_cli_startup.py keeps it so)."""
 
 from __future__ import annotations
 
@@ -8,17 +13,18 @@ import sys
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Optional, get_args
+from typing import TYPE_CHECKING, Any, Callable, Optional, get_args
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from perftiers.errors import PerftiersError
-from perftiers.settings import Settings, SourceName, load_settings, remember
+from perftiers.source_names import SourceName
+
+if TYPE_CHECKING:
+    from perftiers.settings import Settings
 
 app = typer.Typer(help="Product-performance tiers for e-commerce brands.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -47,7 +53,11 @@ def clear_errors(fn: Callable) -> Callable:
         except PerftiersError as exc:
             console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
             raise typer.Exit(2 if exc.status_code < 500 else 1)
-        except ValidationError as exc:
+        except Exception as exc:
+            from pydantic import ValidationError  # here, not at the top: --help loads no pydantic
+
+            if not isinstance(exc, ValidationError):
+                raise
             console.print(f"[bold red]invalid settings:[/] {exc}", highlight=False)
             raise typer.Exit(2)
         except KeyboardInterrupt:
@@ -62,13 +72,22 @@ def main(
     ctx: typer.Context,
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder (default $PERFTIERS_HOME or ./perftiers-data)."),
 ) -> None:
-    ctx.obj = {"settings": functools.partial(load_settings, home=data_dir)}
+    ctx.obj = {"settings": functools.partial(_load_settings, home=data_dir)}
+
+
+def _load_settings(**overrides: Any) -> Settings:
+    """`settings.load_settings`, imported when a command first asks (pydantic-settings costs ~0.15 s)."""
+    from perftiers.settings import load_settings
+
+    return load_settings(**overrides)
 
 
 class _RichProgress:
     """Adapts the jobs' progress(step, done, total) calls to a rich progress line."""
 
     def __init__(self, enabled: bool):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.enabled = enabled
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f}"),
                             TimeElapsedColumn(), console=console, transient=True, disable=not enabled)
@@ -186,6 +205,7 @@ def demo(
 ) -> None:
     """Fill an empty data folder with a generated store, sync it and refresh the mart."""
     from perftiers.pipeline import jobs
+    from perftiers.settings import load_settings, remember
 
     settings = load_settings(**{**_settings(ctx).model_dump(exclude_unset=True), "demo_products": products,
                                 "demo_order_lines": order_lines, "demo_seed": seed})

@@ -1,7 +1,7 @@
 """`perftiers webhooks ...`: alert subscriptions, their delivery log, and one delivery pass.
 
 Registered on the main command by `perftiers.cli` (it imports this module last, so the helpers
-it defines are ready)."""
+it defines are ready). The database layer is imported inside the commands, so `--help` stays light."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ import typer
 from rich.table import Table
 
 from perftiers.cli import Output, _settings, clear_errors, console, out
-from perftiers.metadata import webhooks
-from perftiers.metadata.db import engine_for
+from perftiers.metadata.webhook_events import EVENTS, FORMATS
 
 webhooks_app = typer.Typer(help="Alerts: webhook subscriptions and their deliveries (docs/webhooks.md).",
                            no_args_is_help=True)
 
 
 def _db(ctx: typer.Context):
+    from perftiers.metadata.db import engine_for
+
     return engine_for(_settings(ctx).resolved_database_url)
 
 
@@ -39,18 +40,20 @@ def _json(data) -> None:
 def add(
     ctx: typer.Context,
     url: str = typer.Argument(..., help="http(s) URL of the receiver (a Slack incoming webhook for --format slack)."),
-    event: Optional[List[str]] = typer.Option(None, "--event", "-e", help=f"Repeat for several: {', '.join(webhooks.EVENTS)} (default all)."),
+    event: Optional[List[str]] = typer.Option(None, "--event", "-e", help=f"Repeat for several: {', '.join(EVENTS)} (default all)."),
     tier: Optional[List[str]] = typer.Option(None, "--tier", "-t", help="Tiers whose moves to send (default all): top_riser, winner, banana, archive_candidate."),
     fmt: str = typer.Option("json", "--format", help="json (signed) or slack."),
 ) -> None:
     """Subscribe a URL; the signing secret is printed once, as the last line."""
+    from perftiers.metadata import webhooks
+    from perftiers.metadata.db import engine_for
     from perftiers.pipeline import webhook_targets
     from perftiers.rules import TIERS
 
     settings = _settings(ctx)
-    events = _choices(event or list(webhooks.EVENTS), webhooks.EVENTS, "event")
+    events = _choices(event or list(EVENTS), EVENTS, "event")
     tiers = _choices(tier or list(TIERS), TIERS, "tier")
-    _choices([fmt], webhooks.FORMATS, "format")
+    _choices([fmt], FORMATS, "format")
     webhook_targets.check(url, allow_private=settings.webhooks_allow_private_targets)
     sub, secret = webhooks.create(engine_for(settings.resolved_database_url), url=url.strip(), events=events,
                                   tiers=tiers, fmt=fmt, created_by="cli")
@@ -63,6 +66,8 @@ def add(
 @clear_errors
 def list_(ctx: typer.Context, output: Output = typer.Option(Output.text, help="text or json")) -> None:
     """List subscriptions (never their secrets)."""
+    from perftiers.metadata import webhooks
+
     subs = webhooks.list_all(_db(ctx))
     if output is Output.json:
         _json(subs)
@@ -78,6 +83,8 @@ def list_(ctx: typer.Context, output: Output = typer.Option(Output.text, help="t
 @clear_errors
 def remove(ctx: typer.Context, sub_id: int = typer.Argument(..., help="Subscription id.")) -> None:
     """Delete a subscription and its delivery log."""
+    from perftiers.metadata import webhooks
+
     webhooks.delete(_db(ctx), sub_id)
     out.print(f"removed webhook {sub_id}")
 
@@ -86,6 +93,8 @@ def remove(ctx: typer.Context, sub_id: int = typer.Argument(..., help="Subscript
 @clear_errors
 def enable(ctx: typer.Context, sub_id: int = typer.Argument(..., help="Subscription id.")) -> None:
     """Enable a subscription (e.g. one a 410 answer disabled)."""
+    from perftiers.metadata import webhooks
+
     webhooks.update(_db(ctx), sub_id, {"enabled": True})
     out.print(f"enabled webhook {sub_id}")
 
@@ -94,6 +103,8 @@ def enable(ctx: typer.Context, sub_id: int = typer.Argument(..., help="Subscript
 @clear_errors
 def disable(ctx: typer.Context, sub_id: int = typer.Argument(..., help="Subscription id.")) -> None:
     """Disable a subscription: its pending deliveries are cancelled, new events skip it."""
+    from perftiers.metadata import webhooks
+
     webhooks.update(_db(ctx), sub_id, {"enabled": False})
     out.print(f"disabled webhook {sub_id}")
 
@@ -107,6 +118,8 @@ def deliveries(
     output: Output = typer.Option(Output.text, help="text or json"),
 ) -> None:
     """The delivery log of a subscription: status, attempts, last HTTP status and error."""
+    from perftiers.metadata import webhooks
+
     rows = webhooks.deliveries(_db(ctx), sub_id, limit)
     if output is Output.json:
         _json(rows)

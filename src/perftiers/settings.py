@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -22,10 +22,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-DEFAULT_HOME = Path("./perftiers-data")
+from perftiers.source_names import SourceName
 
-SourceName = Literal["demo", "files", "shopify", "shopify-csv"]
-"""The sources `perftiers.sources.SOURCES` can make (a test keeps the two the same)."""
+DEFAULT_HOME = Path("./perftiers-data")
 
 
 class S3Options(BaseModel):

@@ -26,16 +26,17 @@ import sqlalchemy as sa
 
 from perftiers.errors import NotFound
 from perftiers.metadata.db import webhook_delivery, webhook_event, webhook_subscription
+from perftiers.metadata.webhook_events import (  # noqa: F401 (the names are used as webhooks.EVENTS, ...)
+    EVENTS,
+    FAILED_KIND,
+    FORMATS,
+    TEST_EVENT,
+    TIER_ENTERED,
+    TIER_EVENTS,
+    TIER_LEFT,
+)
 from perftiers.rules import TIERS
 
-TIER_ENTERED = "tier.entered"
-TIER_LEFT = "tier.left"
-TIER_EVENTS = (TIER_ENTERED, TIER_LEFT)
-FAILED_KIND = {"sync": "sync.failed", "refresh": "refresh.failed", "tags": "tags.failed"}
-"""Run kind -> the event its failure sends (`tags` is the Shopify tag push)."""
-EVENTS = (*TIER_EVENTS, *FAILED_KIND.values())
-TEST_EVENT = "webhook.test"
-FORMATS = ("json", "slack")
 STATUSES = ("pending", "delivered", "failed", "cancelled")
 SECRET_PREFIX = "whsec_"
 
