@@ -265,3 +265,45 @@ def test_refresh_killed_at_every_point(tmp_path):
     # around the tier history's commit, which comes before performance's (checked by history_agrees)
     assert {"progress:writing measurement.tier_history", "iceberg.commit:measurement.tier_history:before",
             "iceberg.commit:measurement.tier_history:after", "history:written"} <= {name for name, _ in killed}
+
+
+def test_backfill_killed_at_every_point(tmp_path):
+    """`perftiers history backfill` over days already backfilled once (its commit replaces them),
+    killed before / after its tier_history commit and the expiry after it; the rerun completes it."""
+    from perftiers.pipeline import jobs
+
+    first, last = date(2025, 6, 1), date(2025, 6, 29)
+
+    def prepare(settings) -> None:
+        sync_and_refresh(date(2025, 6, 30))(settings)
+        jobs.backfill(settings, trigger="cli", start=date(2025, 6, 20), end=last)
+
+    scenario = Scenario("backfill", "backfill", prepare,
+                        ["history", "backfill", "--from", first.isoformat(), "--to", last.isoformat()],
+                        {"demo_end_date": "2025-06-30"}, as_of=date(2025, 6, 30),
+                        rerun=lambda settings: jobs.backfill(settings, trigger="cli", start=first, end=last))
+    killed = run_scenario(tmp_path, scenario)
+    names = {name for name, _ in killed}
+    assert {"progress:computing daily tiers", "progress:writing measurement.tier_history",
+            "iceberg.commit:measurement.tier_history:before", "iceberg.commit:measurement.tier_history:after",
+            "backfill:written", "maintenance:deleted", "run:final-record"} <= names, sorted(names)
+    # the history after the backfill: one period per product and state run, no gap, no overlap
+    check_periods(scenario.after[catalog.TIER_HISTORY], first, scenario.as_of)
+
+
+def check_periods(state, first: date, as_of: date) -> None:
+    """Every product's periods tile `first`..`as_of` exactly: no duplicate, missing or overlapping day."""
+    from collections import defaultdict
+
+    rows = state if isinstance(state, list) else state.to_pylist()
+    by_product = defaultdict(list)
+    for r in rows:
+        by_product[r["artifact_id"]].append(r)
+    assert by_product
+    for pid, periods in by_product.items():
+        periods.sort(key=lambda r: r["valid_from"])
+        covered = [p for p in periods if p["valid_to"] is None or p["valid_to"] > first]
+        assert covered[0]["valid_from"] <= first, (pid, "a missing period at the start")
+        for a, b in zip(periods, periods[1:]):
+            assert a["valid_to"] == b["valid_from"], (pid, "a gap or an overlap", a, b)
+        assert periods[-1]["valid_to"] is None and periods[-1]["valid_from"] <= as_of, pid

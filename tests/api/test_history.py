@@ -105,6 +105,9 @@ def test_product_history_has_periods_and_every_day(hapi):
     ("/api/performance-metrics/changes", {"since": (date.today() + timedelta(days=2)).isoformat()}, 400),
     ("/api/performance-metrics/changes", {"since": "yesterday"}, 400),
     ("/api/performance-metrics", {"changed_since": "last"}, 400),
+    ("/api/performance-metrics", {"changed_since": (date.today() + timedelta(days=2)).isoformat()}, 400),
+    ("/api/performance-metrics/SKU-001/history", {"from": (date.today() + timedelta(days=2)).isoformat()}, 400),
+    ("/api/performance-metrics/NOPE-404/history", {"from": "2025-03-01", "to": "2025-03-10"}, 404),
 ])
 def test_bad_history_input_is_a_clear_4xx(hapi, path, params, status):
     assert_error(hapi.get(path, params=params), status)

@@ -1,4 +1,4 @@
-"""Deterministic crash points: `perftiers sync` / `refresh` killed with SIGKILL at every point of a run.
+"""Deterministic crash points: `perftiers sync` / `refresh` / `history backfill` killed with SIGKILL at every point of a run.
 
 The tests that use this live in tests/test_crash.py (beside the timing-based kills).
 
@@ -54,6 +54,8 @@ class Scenario:
     args: list[str]
     settings: dict[str, Any]
     as_of: date | None = None
+    rerun: Callable[[Any], dict] | None = None
+    """The run again, in process (default: `jobs.sync` or `jobs.refresh` as of `as_of`)."""
     before: dict = field(default_factory=dict)
     after: dict = field(default_factory=dict)
     trace: list[str] = field(default_factory=list)
@@ -147,8 +149,12 @@ def check_kill(ws: Workspace, point: tuple[str, int]) -> str:
         assert holder is None
 
     # The rerun succeeds, closes the dead record, and ends where the uninterrupted run ended.
-    record = (jobs.sync(settings, trigger="cli") if scenario.kind == "sync"
-              else jobs.refresh(settings, trigger="cli", as_of=scenario.as_of))
+    if scenario.rerun is not None:
+        record = scenario.rerun(settings)
+    elif scenario.kind == "sync":
+        record = jobs.sync(settings, trigger="cli")
+    else:
+        record = jobs.refresh(settings, trigger="cli", as_of=scenario.as_of)
     assert record["status"] == "succeeded"
     if killed is not None and name not in AFTER_SUCCESS:
         closed = tel.get(killed["run_id"])
