@@ -31,6 +31,7 @@ def connect(settings: Settings | None = None, *, memory_limit: str | None = None
     if memory_limit:
         con.execute("SET memory_limit = ?", [memory_limit])
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # its bar went to stdout, before `--output json` (rich shows ours)
     return con
 
 
