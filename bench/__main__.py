@@ -21,15 +21,18 @@ DEFAULTS = {
                 "requests": 40, "per_client": 10, "warmup": 3,
                 # tier history at the refresh bench's 10M store (reused from the same --work folder)
                 "history_products": "100k", "history_lines": "10M", "history_days": 365, "history_daily": 3,
-                "history_rounds": 2},
+                "history_rounds": 2,
+                # start-up: whole commands; the refresh on the default demo store (2,000 products)
+                "startup_products": "2000", "startup_lines": "1M", "startup_rounds": 5},
     "quick": {"products": "20k", "sizes": "100k,300k", "rounds": 1, "sync_products": "20k", "sync_lines": "100k",
               "sync_rounds": 1, "api_products": "10k", "api_lines_per_product": 3,
               "requests": 5, "per_client": 2, "warmup": 1,
               "budget": {"single_s": 2.0, "concurrent_s": 2.0, "warmup_s": 1.0},
               "history_products": "20k", "history_lines": "100k", "history_days": 30, "history_daily": 1,
-              "history_rounds": 1},
+              "history_rounds": 1,
+              "startup_products": "100", "startup_lines": "5k", "startup_rounds": 2},
 }
-PARTS = ("refresh", "sync", "api", "history")
+PARTS = ("refresh", "sync", "api", "history", "startup")
 DOCS = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 
@@ -59,6 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                                     "(default 365)")
     r.add_argument("--history-daily", type=int, help="real daily refreshes ending that year (default 3)")
     r.add_argument("--history-rounds", type=int, help="interleaved refresh/backfill rounds (default 2)")
+    r.add_argument("--startup-rounds", type=int, help="interleaved rounds of the start-up commands (default 5)")
     r.add_argument("--only", help=f"comma-separated parts to run: {', '.join(PARTS)} (default all)")
     r.add_argument("--work", type=Path, help="folder for the generated stores; kept and reused across runs "
                                              "(default: a temporary folder, deleted afterwards)")
@@ -130,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
             budget = api.Budget(single=opt("requests"), per_client=opt("per_client"), warmup=d["warmup"],
                                 **d.get("budget", {}))
             results["history"] = history.run(work, products, lines, days, daily, rounds, budget)
+        if "startup" in parts:
+            from bench import startup
+
+            products, lines = parse_count(opt("startup_products")), parse_count(opt("startup_lines"))
+            results["parameters"]["startup"] = {"products": products, "order_lines": lines,
+                                                "rounds": opt("startup_rounds")}
+            results["startup"] = startup.run(work, products, lines, opt("startup_rounds"))
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -74,8 +74,15 @@ def test_quick_run_writes_results(tmp_path):
     assert _positive(h["ratio_backfill_over_refresh"]) and h["backfill"]["counts"]["days"] == h["days"]
     assert _positive(h["http"]["ratio_history_over_list"]) and _positive(h["http"]["history"]["c1"]["median_ms"])
 
+    s = r["startup"]["commands"]  # start-up: whole commands beside `python -c pass` and `import typer`
+    for name in ("python", "import_typer", "help", "token_list", "refresh"):
+        assert _positive(s[name]["wall_s"]), name
+    for name in ("help", "token_list", "refresh"):  # (the CPU time of `python -c pass` may round to 0)
+        assert _positive(s[name]["cpu_s"]), name
+    assert _positive(s["refresh"]["work_s"]) and _positive(s["help"]["ratio_vs_import_typer"])
+
     assert r["targets"] and all({"target", "value", "goal", "met", "gap"} <= set(t) for t in r["targets"])
     md = md_path.read_text()
     for heading in ("## Targets", "## Mart refresh", "## Sync", "## API latency over HTTP", "## Serving memory",
-                    "## Tier history"):
+                    "## Tier history", "## Start-up"):
         assert heading in md
