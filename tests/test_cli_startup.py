@@ -44,8 +44,9 @@ def test_help_loads_neither_the_data_stack_nor_the_settings(tmp_path):
     assert not heavy, f"`perftiers --help` imported {sorted(heavy)}: import them inside the commands that use them"
 
 
-@pytest.mark.parametrize("command", [["sync", "--help"], ["webhooks", "add", "--help"], ["shopify", "push-tags", "--help"],
-                                     ["token", "create", "--help"], ["history", "backfill", "--help"]])
+@pytest.mark.parametrize("command", [["sync", "--help"], ["webhooks", "add", "--help"],
+                                     ["shopify", "push-tags", "--help"], ["token", "create", "--help"],
+                                     ["history", "backfill", "--help"]])
 def test_a_sub_command_help_loads_no_data_stack(tmp_path, command):
     heavy = loaded_by(tmp_path, *command) & set(DATA_STACK)
     assert not heavy, f"`perftiers {' '.join(command)}` imported {sorted(heavy)}"
