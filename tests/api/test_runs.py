@@ -192,3 +192,22 @@ def test_every_kind_of_run_is_listed(fresh_api):
     assert record["run_id"] in [r["run_id"] for r in listed.json()["items"] if r["kind"] == "backfill"]
     one = fresh_api.get(f"/api/sync/runs/{record['run_id']}")
     assert one.status_code == 200 and one.json()["kind"] == "backfill"
+
+
+def test_kind_filters_every_recorded_kind(fresh_api):
+    """`?kind=` takes every kind a run is recorded as (it took only sync and refresh: 400 for a tag push)."""
+    from perftiers.pipeline.runs import run_job
+
+    tags = run_job(fresh_api.settings, "tags", "cli",
+                   lambda ctx: {"counts": {"added": 3, "removed": 1, "failed": 0}, "mode": "per_product"})
+    backfill = run_job(fresh_api.settings, "backfill", "cli", lambda ctx: {"counts": {"days": 2}})
+    for kind, record in (("tags", tags), ("backfill", backfill)):
+        response = fresh_api.get("/api/sync/runs", params={"kind": kind, "limit": 100})
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert [r["run_id"] for r in items] == [record["run_id"]] and items[0]["kind"] == kind
+    assert fresh_api.get("/api/sync/runs", params={"kind": "tags"}).json()["items"][0]["counts"] == \
+        {"added": 3, "removed": 1, "failed": 0}
+    synced = fresh_api.get("/api/sync/runs", params={"kind": "sync", "limit": 100}).json()["items"]
+    assert synced and {r["kind"] for r in synced} == {"sync"}
+    assert_error(fresh_api.get("/api/sync/runs", params={"kind": "push"}), 400, "bad_request")

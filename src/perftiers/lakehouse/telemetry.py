@@ -1,4 +1,4 @@
-"""`sync.telemetry`: one JSON object per sync or refresh run under `sync/telemetry/`.
+"""`sync.telemetry`: one JSON object per pipeline run (sync, refresh, backfill, tag push) under `sync/telemetry/`.
 
 Run ids start with the UTC start time, so listing the prefix sorts runs by time. A record is
 written when a run starts (status `running`) and rewritten when it ends.
@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, get_args
 
 from perftiers.lakehouse.objectstore import ObjectStore
 
 PREFIX = "sync/telemetry/"
-KINDS = ("sync", "refresh")
+RunKind = Literal["sync", "refresh", "backfill", "tags"]
+"""Every kind of run the pipeline records (`pipeline.jobs`): the API's run model and `?kind=` filter
+and the run ids use these names; a new job kind is added here first."""
+KINDS: tuple[str, ...] = get_args(RunKind)
 TRIGGERS = ("schedule", "manual", "cli")
 STATUSES = ("running", "succeeded", "failed")
 
 
-def new_run_id(kind: str, started_at: datetime) -> str:
+def new_run_id(kind: RunKind, started_at: datetime) -> str:
     return f"{started_at.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}-{kind}-{secrets.token_hex(3)}"
 
 
@@ -40,7 +43,7 @@ class Telemetry:
         raw = self.store.get(_key(run_id))
         return json.loads(raw) if raw else None
 
-    def list(self, limit: int = 10, kind: str | None = None) -> list[dict[str, Any]]:
+    def list(self, limit: int = 10, kind: RunKind | None = None) -> list[dict[str, Any]]:
         """Newest first."""
         out: list[dict[str, Any]] = []
         for key in reversed(self.store.list(PREFIX)):

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from perftiers import faults, fencing
 from perftiers.errors import PerftiersError
 from perftiers.lakehouse.objectstore import ObjectStore
-from perftiers.lakehouse.telemetry import Telemetry, new_run_id, utcnow
+from perftiers.lakehouse.telemetry import RunKind, Telemetry, new_run_id, utcnow
 from perftiers.metadata import locks, webhooks
 from perftiers.metadata.db import engine_for
 from perftiers.runcontext import Progress, RunContext, no_progress
@@ -75,7 +75,7 @@ def _with_fault_points(progress: Progress) -> Progress:
 
 def run_job(
     settings: Settings,
-    kind: str,
+    kind: RunKind,
     trigger: str,
     job: JobFn,
     *,

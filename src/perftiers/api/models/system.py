@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from perftiers.api.models.common import clean_text
+from perftiers.lakehouse.telemetry import RunKind
 from perftiers.metadata.tokens import ROLES
 
 
@@ -15,7 +16,7 @@ class RunRecord(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     run_id: str
-    kind: Literal["sync", "refresh", "backfill", "tags"] = Field(description="The job: sync, refresh, history backfill or Shopify tag push.")
+    kind: RunKind = Field(description="The job: sync, refresh, history backfill or Shopify tag push.")
     trigger: str
     started_at: datetime
     finished_at: datetime | None = None

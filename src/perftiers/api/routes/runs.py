@@ -1,16 +1,17 @@
-"""Pipeline control: start a sync or a refresh (202 + run id; 409 while one runs), list runs."""
+"""Pipeline control: start a sync or a refresh (202 + run id; 409 while one runs), list runs of every kind."""
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 
 from perftiers.api import models
 from perftiers.api.deps import EditorDep, EngineDep, SettingsDep, ViewerDep
 from perftiers.errors import BadRequest, NotFound
+from perftiers.lakehouse.telemetry import RunKind
 from perftiers.pipeline import jobs
 from perftiers.pipeline.runs import telemetry
 from perftiers.query.engine import QueryEngine
@@ -61,12 +62,12 @@ def start_mart_refresh(
     return {**record, "then_refresh": False}
 
 
-@router.get("/api/sync/runs", response_model=models.RunList, summary="Recent sync and refresh runs, newest first")
+@router.get("/api/sync/runs", response_model=models.RunList, summary="Recent runs (sync, refresh, backfill, tags), newest first")
 def list_runs(
     _: ViewerDep,
     settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=100, description="How many runs.")] = 10,
-    kind: Annotated[Literal["sync", "refresh"] | None, Query(description="Only this kind.")] = None,
+    kind: Annotated[RunKind | None, Query(description="Only runs of this kind.")] = None,
 ) -> dict:
     return {"items": telemetry(settings).list(limit=limit, kind=kind)}
 

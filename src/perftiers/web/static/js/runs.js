@@ -1,5 +1,6 @@
-// Sync history: the last 10 runs, buttons to start a sync or a refresh, the freshness note,
-// and polling while a run is in progress (then the page reloads its data).
+// Sync history: the last 10 runs of every kind (sync, refresh, history backfill, tag push), buttons
+// to start a sync or a refresh, the freshness note, and polling while a run is in progress (then
+// the page reloads its data).
 
 import { get, post } from "./api.js";
 import { dateTime, duration, h, humanize, int } from "./format.js";
@@ -11,6 +12,12 @@ let wasRunning = false;
 let awaitingRefreshAfter = null; // a sync started with then_refresh: keep following until its refresh ends
 let idlePolls = 0;
 let hooks = { onRunFinished: () => {}, onError: () => {} };
+
+/** The API's run kinds (RunKind) in words; an unknown kind shows as sent. */
+const KIND_LABELS = { sync: "sync", refresh: "refresh", backfill: "history backfill", tags: "tag push" };
+/** The counts a run of this kind is about, shown first (a tag push records its plan too). */
+const MAIN_COUNTS = { tags: ["added", "removed", "failed"] };
+const kindLabel = (kind) => KIND_LABELS[kind] ?? kind;
 
 export function initRuns({ canRun, onRunFinished, onError }) {
   hooks = { onRunFinished, onError };
@@ -67,17 +74,22 @@ export async function loadRuns() {
   } else if (wasRunning) {
     wasRunning = false;
     const last = runs[0];
-    $("runs-note").textContent = last ? `${last.kind} ${last.status} in ${duration(last.duration_ms)}.` : "";
-    if (last?.status === "failed") hooks.onError(`${last.kind} failed: ${last.error ?? "see sync history"}`);
+    $("runs-note").textContent = last ? `${kindLabel(last.kind)} ${last.status} in ${duration(last.duration_ms)}.` : "";
+    if (last?.status === "failed") hooks.onError(`${kindLabel(last.kind)} failed: ${last.error ?? "see sync history"}`);
     hooks.onRunFinished(last);
   }
   return runs;
 }
 
-function counts(c) {
-  const entries = Object.entries(c || {});
+/** A run's counts; for kinds with MAIN_COUNTS only those (every count stays in the tooltip and the API). */
+function counts(c, kind) {
+  const all = Object.entries(c || {});
+  const main = MAIN_COUNTS[kind];
+  const entries = main ? main.filter((k) => k in (c || {})).map((k) => [k, c[k]]) : all;
   if (!entries.length) return "—";
-  return h("ul", { class: "counts" }, entries.map(([k, v]) => h("li", {}, `${humanize(k)} `, h("strong", {}, typeof v === "number" ? int(v) : String(v)))));
+  const text = (v) => (typeof v === "number" ? int(v) : String(v));
+  const title = main ? all.map(([k, v]) => `${humanize(k)} ${text(v)}`).join(", ") : null;
+  return h("ul", { class: "counts", title }, entries.map(([k, v]) => h("li", { dataset: { count: k } }, `${humanize(k)} `, h("strong", {}, text(v)))));
 }
 
 function renderRuns(runs) {
@@ -87,14 +99,14 @@ function renderRuns(runs) {
     return;
   }
   body.replaceChildren(
-    ...runs.map((r) => h("tr", { dataset: { run: r.run_id } },
+    ...runs.map((r) => h("tr", { dataset: { run: r.run_id, kind: r.kind } },
       // data-label: the column name, shown beside the value when the phone layout stacks rows.
-      h("td", { "data-label": "Kind" }, r.kind),
+      h("td", { "data-label": "Kind" }, kindLabel(r.kind)),
       h("td", { "data-label": "Trigger" }, r.trigger),
       h("td", { "data-label": "Status" }, h("span", { class: `status status-${r.status}` }, r.status)),
       h("td", { "data-label": "Started" }, h("time", { datetime: r.started_at }, dateTime(r.started_at))),
       h("td", { "data-label": "Duration", class: "num" }, r.status === "running" ? "running…" : duration(r.duration_ms)),
-      h("td", { "data-label": "Counts" }, counts(r.counts)),
+      h("td", { "data-label": "Counts" }, counts(r.counts, r.kind)),
       h("td", { "data-label": "Error", class: "error-cell" }, r.error || "—"),
     )),
   );
