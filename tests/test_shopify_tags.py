@@ -251,6 +251,42 @@ def test_api_preview_is_typed_for_editors_and_writes_nothing(shop, settings):
         app.state.engine.stop()
 
 
+def test_api_push_is_for_admins_needs_the_opt_in_and_is_a_tags_run(shop, settings):
+    from tests.api.conftest import bearer, client_for, make_tokens
+    from tests.api.test_runs import wait_for_run
+
+    tokens = make_tokens(settings)
+    app, client = client_for(settings)
+
+    class Api:  # what wait_for_run needs
+        def get(self, path):
+            return client.get(path, headers=bearer(tokens["admin"]))
+
+    try:
+        url = "/api/shopify/tags/push"
+        assert client.post(url, headers=bearer(tokens["editor"])).status_code == 403
+        off = client.post(url, headers=bearer(tokens["admin"]))
+        assert off.status_code == 409 and off.json()["error"]["code"] == "shopify_tags_disabled", off.text
+        assert "shopify_tags_enabled" in off.json()["error"]["message"] and mutations(shop) == []
+        settings.shopify_tags_enabled = True
+        started = client.post(url, headers=bearer(tokens["admin"]))
+        assert started.status_code == 202, started.text
+        assert started.json()["kind"] == "tags" and started.json()["status"] == "running"
+        record = wait_for_run(Api(), started.json()["run_id"])
+        assert record["status"] == "succeeded", record
+        assert {k: record["counts"][k] for k in ("added", "removed", "failed")} == {"added": 5, "removed": 1, "failed": 0}
+        assert_shop_tagged(shop, settings)
+        listed = client.get("/api/sync/runs", params={"kind": "tags"}, headers=bearer(tokens["viewer"])).json()["items"]
+        assert [r["run_id"] for r in listed] == [record["run_id"]]
+        again = client.post("/api/shopify/tags/preview", headers=bearer(tokens["editor"])).json()
+        assert again["products_to_change"] == 0 and again["enabled"] is True
+        settings.shopify_shop = None
+        unset = client.post(url, headers=bearer(tokens["admin"]))
+        assert unset.status_code == 409 and unset.json()["error"]["code"] == "shopify_not_configured"
+    finally:
+        app.state.engine.stop()
+
+
 def test_cli_dry_run_prints_the_plan_and_push_tags_pushes(shop, settings, monkeypatch):
     from typer.testing import CliRunner
 

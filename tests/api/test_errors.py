@@ -54,6 +54,7 @@ ROLE = {
     ("GET", "/api/webhooks/{sub_id}/deliveries"): "admin",
     ("POST", "/api/webhooks/{sub_id}/test"): "admin",
     ("POST", "/api/shopify/tags/preview"): "editor",
+    ("POST", "/api/shopify/tags/push"): "admin",
 }
 """The role each route needs: a new route must be added here (test_every_route_is_classified)."""
 

@@ -76,6 +76,7 @@ def push_tags(
     *,
     trigger: str,
     progress: Progress = no_progress,
+    background: bool = False,
     on_done: Callable[[dict[str, Any]], None] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
@@ -84,7 +85,7 @@ def push_tags(
     from perftiers.pipeline import tags
 
     return run_job(settings, "tags", trigger, lambda ctx: tags.push(ctx, **options), progress=progress,
-                   on_done=on_done)
+                   background=background, on_done=on_done)
 
 
 def sync_then_refresh(

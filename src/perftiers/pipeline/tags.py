@@ -7,8 +7,9 @@ Out: tags added and removed in Shopify (`sources.shopify.tag_writes`), and a `ta
      with the plan's counts, `added`, `removed`, `failed` and the first userErrors (`tag_errors`).
 
 `preview` plans without writing and without the lock (the dry run, the API preview). `push` runs
-under the pipeline lock through `jobs.push_tags`, so one push at a time and never beside a sync
-or a refresh. Any userError fails the run (after the other products were written) so that a
+under the pipeline lock through `jobs.push_tags` (the CLI, each refresh when enabled, and the API's
+`POST /api/shopify/tags/push` when enabled), so one push at a time and never beside a sync or a
+refresh. Any userError fails the run (after the other products were written) so that a
 `tags.failed` alert goes out; the next push retries just those products.
 """
 
@@ -34,6 +35,10 @@ class ShopifyNotConfigured(Conflict):
     code = "shopify_not_configured"
 
 
+class TagsDisabled(Conflict):
+    code = "shopify_tags_disabled"
+
+
 class TagsRejected(PerftiersError):
     """Shopify answered userErrors for some products; the others were written."""
 
@@ -50,12 +55,26 @@ def desired(settings: Settings) -> dict[str, list[str]]:
     return {r["artifact_id"]: desired_tags(r, settings.shopify_tag_prefix, settings.shopify_tag_tiers) for r in rows}
 
 
-def _writer(settings: Settings, **options: Any) -> tag_writes.TagWriter:
+def require_shop(settings: Settings) -> None:
+    """Raise ShopifyNotConfigured (409 in the API) unless a shop and its credentials are set."""
     if not settings.shopify_shop or (settings.shopify_access_token is None
                                      and not (settings.shopify_client_id and settings.shopify_client_secret)):
         raise ShopifyNotConfigured(
             "tagging products needs a Shopify shop: set shopify_shop and shopify_access_token (or "
             "shopify_client_id and shopify_client_secret) with the write_products scope; see docs/shopify.md")
+
+
+def require_enabled(settings: Settings) -> None:
+    """A push started from the API or the dashboard needs the opt-in `shopify_tags_enabled` (the CLI's
+    `perftiers shopify push-tags` is the operator's own act and does not)."""
+    if not settings.shopify_tags_enabled:
+        raise TagsDisabled("tag write-back is off: set shopify_tags_enabled=true (PERFTIERS_SHOPIFY_TAGS_ENABLED) "
+                           "to push from the dashboard and after each refresh, or run `perftiers shopify push-tags`")
+    require_shop(settings)
+
+
+def _writer(settings: Settings, **options: Any) -> tag_writes.TagWriter:
+    require_shop(settings)
     client_options = {k: options[k] for k in ("sleep",) if k in options}
     client = admin_client(settings, shop_url(settings.shopify_shop), **client_options)
     return tag_writes.TagWriter(client, **{"bulk_threshold": settings.shopify_tag_bulk_threshold, **options})
@@ -79,7 +98,8 @@ def preview(settings: Settings, **options: Any) -> dict[str, Any]:
         p = _plan(settings, writer)
     finally:
         writer.client.close()
-    return {**summary(p, settings), "write_scope": tag_writes.WRITE_SCOPE in scopes}
+    return {**summary(p, settings), "write_scope": tag_writes.WRITE_SCOPE in scopes,
+            "enabled": settings.shopify_tags_enabled}
 
 
 def push(ctx: RunContext, **options: Any) -> dict[str, Any]:

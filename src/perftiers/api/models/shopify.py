@@ -27,5 +27,7 @@ class TagPreview(BaseModel):
     tags_to_remove: int
     not_in_shop: int = Field(description="Products of the mart with no Shopify product of that handle.")
     write_scope: bool = Field(description="Whether the app has write_products (a push needs it).")
+    enabled: bool = Field(description="shopify_tags_enabled: pushes follow each refresh and may be started "
+                                      "from the API (`POST /api/shopify/tags/push`).")
     by_tag: dict[str, TagCount]
-    sample: list[TagChange] = Field(description="The first changes, by product handle.")
+    sample: list[TagChange] = Field(description="The first changes (at most 20), by product handle.")

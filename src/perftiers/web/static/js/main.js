@@ -8,8 +8,9 @@ import { initFilters, renderCards, renderFacets, renderFilters } from "./filters
 import { h, setTimeZone } from "./format.js";
 import { initProduct, renderProduct } from "./product.js";
 import { FILTER_KEYS, current, onStateChange, queryString, setTiers, tidyUrl, toParams, navigate } from "./state.js";
-import { initRuns, loadRuns, renderFreshness, stopPolling } from "./runs.js";
+import { initRuns, loadRuns, renderFreshness, startRun, stopPolling } from "./runs.js";
 import { initTable, isSortable, renderHead, renderPager, renderRows, setSortable } from "./table.js";
+import { initTags } from "./tags.js";
 import { initThresholds, reloadIfOpen } from "./thresholds.js";
 import { initWebhooks } from "./webhooks.js";
 
@@ -210,6 +211,7 @@ async function start(who) {
   renderLegend(tiers, thresholds, null);
   reloadIfOpen().then((s) => renderLegend(tiers, thresholds, s));
   if (who.role === "admin") initWebhooks({ tiers, onError: showError });
+  if (canEdit) initTags({ canPush: who.role === "admin", startRun, onError: showError });
   $("period").addEventListener("change", (e) => navigate({ period: Number(e.target.value) }));
   $("sync-history").addEventListener("toggle", (e) => {
     if (e.target.open) loadRuns().catch((err) => showError(err.message));
