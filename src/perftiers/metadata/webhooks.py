@@ -38,6 +38,8 @@ from perftiers.metadata.webhook_events import (  # noqa: F401 (the names are use
 from perftiers.rules import TIERS
 
 STATUSES = ("pending", "delivered", "failed", "cancelled")
+CLAIM_TRIES = 5
+"""How often `claim` moves on to the next due delivery when another worker took the one it picked."""
 SECRET_PREFIX = "whsec_"
 
 
@@ -273,9 +275,22 @@ def claim(db: sa.Engine, now: datetime, lease: timedelta) -> Claimed | None:
     pick = (sa.select(d.c.id).where(due).order_by(d.c.next_attempt_at, d.c.id).limit(1)
             .with_for_update(skip_locked=True))
     token = uuid.uuid4().hex
+    # Pick, then update that one row: `UPDATE ... WHERE id IN (SELECT ... LIMIT 1 FOR UPDATE SKIP
+    # LOCKED)` leased every due row on PostgreSQL (tests/integration/test_webhook_claims.py). The
+    # UPDATE checks `due` again: where rows are not locked (SQLite) a row another worker took in
+    # between updates nothing, and the next due row is tried.
+    for _ in range(CLAIM_TRIES):
+        with db.begin() as conn:
+            picked = conn.execute(pick).scalar_one_or_none()
+            if picked is None:
+                return None
+            taken = conn.execute(sa.update(d).where(d.c.id == picked, due)
+                                 .values(claim=token, lease_until=now + lease)).rowcount
+            if taken:
+                break
+    else:
+        return None
     with db.begin() as conn:
-        conn.execute(sa.update(d).where(d.c.id.in_(pick.scalar_subquery()), due)
-                     .values(claim=token, lease_until=now + lease))
         s, e = webhook_subscription, webhook_event
         row = conn.execute(
             sa.select(d.c.id, d.c.attempts, d.c.created_at, e.c.id.label("event_id"), e.c.kind, e.c.payload,
