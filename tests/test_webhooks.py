@@ -286,3 +286,34 @@ def test_slack_messages_list_the_moved_products_with_links(local):
     assert failure_msg["blocks"][0]["text"]["text"] == "Sync failed"
     assert "the source is unreachable" in failure_msg["blocks"][1]["text"]["text"]
     assert webhooks.get(db(local), sub["id"])["format"] == "slack"
+
+
+def test_finished_deliveries_and_their_events_are_pruned_after_the_retention(local):
+    """Delivered and given-up deliveries older than `webhooks_retention_days` (30) go, with the events
+    nothing refers to any more; pending and recent ones stay; the worker prunes at most hourly."""
+    assert local.webhooks_retention_days == 30
+    with Receiver(statuses=[200, 200]) as receiver:
+        sub, _ = subscribe(local, receiver.url)
+        fail_a_sync(local)
+        t0 = datetime.now(timezone.utc)
+        assert alerts.deliver_due(local, now=t0).delivered == 1  # old and delivered: pruned
+        fail_a_sync(local)
+        dead = webhooks.claim(db(local), datetime.now(timezone.utc), timedelta(minutes=1))
+        assert webhooks.finish(db(local), dead, status="failed", now=t0, error="gave up")  # old and dead: pruned
+        fail_a_sync(local)
+        assert alerts.deliver_due(local, now=t0 + timedelta(days=25)).delivered == 1  # recent: kept
+    fail_a_sync(local)  # pending: kept whatever its age
+    before = {d["event_id"]: d["status"] for d in log_of(local, sub["id"])}
+    assert sorted(before.values()) == ["delivered", "delivered", "failed", "pending"]
+
+    deliverer = alerts.Deliverer(local)
+    try:
+        assert deliverer.prune(t0 + timedelta(days=31)) == (2, 2)
+        assert deliverer.prune(t0 + timedelta(days=31, minutes=59)) is None  # not again within the hour
+        assert deliverer.prune(t0 + timedelta(days=31, hours=1)) == (0, 0)
+    finally:
+        deliverer.close()
+    after = {d["event_id"]: d["status"] for d in log_of(local, sub["id"])}
+    assert sorted(after.values()) == ["delivered", "pending"]
+    with db(local).connect() as conn:
+        assert set(conn.execute(sa.select(webhook_event.c.id)).scalars()) == set(after)

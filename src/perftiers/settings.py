@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     webhooks_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     """How long one webhook delivery may take (connect, send, answer) before it counts as failed."""
 
+    webhooks_retention_days: int = Field(default=30, ge=1, le=3650)
+    """Delivered, failed and cancelled webhook deliveries older than this (by their last attempt) are
+    deleted, with the events no delivery needs any more; pending deliveries are always kept. The
+    alert worker prunes at most once an hour (`perftiers webhooks deliver` on each pass)."""
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

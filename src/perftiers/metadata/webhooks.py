@@ -327,6 +327,19 @@ def finish(db: sa.Engine, item: Claimed, *, status: str, now: datetime, attempte
     return n == 1
 
 
+def prune(db: sa.Engine, before: datetime) -> tuple[int, int]:
+    """Delete finished deliveries (delivered, failed, cancelled) whose last activity is before `before`,
+    then events older than `before` that no delivery refers to; (deliveries, events) deleted.
+    A pending delivery, and so its event, is never deleted."""
+    d, e = webhook_delivery, webhook_event
+    last = sa.func.coalesce(d.c.delivered_at, d.c.last_attempt_at, d.c.created_at)
+    with db.begin() as conn:
+        gone = conn.execute(sa.delete(d).where(d.c.status != "pending", last < before)).rowcount
+        orphans = conn.execute(sa.delete(e).where(
+            e.c.created_at < before, ~sa.exists().where(d.c.event_id == e.c.id))).rowcount
+    return gone, orphans
+
+
 def deliveries(db: sa.Engine, sub_id: int, limit: int = 50) -> list[dict[str, Any]]:
     """The delivery log of one subscription, newest first."""
     get(db, sub_id)

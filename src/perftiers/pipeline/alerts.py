@@ -10,7 +10,8 @@ At least once: a worker that dies after sending and before recording leaves a cl
 ends, and the row is sent again with the same `Idempotency-Key` (the event id), which receivers use
 to drop duplicates. The refresh and the failure path only write outbox rows, so a slow or broken
 receiver never delays or fails a run. `perftiers serve` runs `AlertWorker`; `perftiers webhooks
-deliver` runs `deliver_due` once.
+deliver` runs `deliver_due` once. Both delete finished deliveries and their events older than
+`webhooks_retention_days` (at most hourly in the worker).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from perftiers.settings import Settings
 log = logging.getLogger(__name__)
 
 GIVE_UP_AFTER = timedelta(hours=24)
+PRUNE_EVERY = timedelta(hours=1)
+"""How often a Deliverer deletes deliveries and events past `webhooks_retention_days`."""
 FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY = timedelta(hours=1)
 USER_AGENT = "perftiers-webhooks/1"
@@ -96,6 +99,7 @@ class Deliverer:
         self.settings = settings
         self.db = engine_for(settings.resolved_database_url)
         self.resolver = resolver
+        self._pruned_at: datetime | None = None
         self._own_client = client is None
         self.client = client or httpx.Client(timeout=httpx.Timeout(settings.webhooks_timeout_seconds),
                                              follow_redirects=False, trust_env=False)
@@ -104,8 +108,24 @@ class Deliverer:
         if self._own_client:
             self.client.close()
 
+    def prune(self, now: datetime) -> tuple[int, int] | None:
+        """Delete what `webhooks_retention_days` no longer keeps, at most once per PRUNE_EVERY; the
+        (deliveries, events) deleted, or None when it was not yet time."""
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return None
+        self._pruned_at = now
+        deleted = webhooks.prune(self.db, now - timedelta(days=self.settings.webhooks_retention_days))
+        if any(deleted):
+            log.info("pruned %d webhook deliveries and %d events older than %d days", *deleted,
+                     self.settings.webhooks_retention_days)
+        return deleted
+
     def run_once(self, now: datetime | None = None, limit: int = 500) -> Summary:
-        """Deliver everything due at `now` (at most `limit` rows)."""
+        """Deliver everything due at `now` (at most `limit` rows), after pruning (see `prune`)."""
+        try:
+            self.prune(now or datetime.now(timezone.utc))
+        except Exception as exc:  # housekeeping never stops deliveries
+            log.warning("pruning old webhook deliveries failed: %s", exc)
         summary = Summary()
         for _ in range(limit):
             at = now or datetime.now(timezone.utc)
