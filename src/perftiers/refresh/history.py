@@ -145,6 +145,9 @@ def apply_day_sql(previous: str, current: str) -> str:
 
     First undo `$d` and later days (a rerun), then close the open periods whose state changed or
     whose product is gone, and open a period for every product without an open period in its state.
+    The join is on artifact_id alone (one current row per product; only open periods read it): a
+    `valid_to IS NULL` in its ON clause made DuckDB join by nested loop (52 s instead of 0.1 s at
+    100k products with a year of history).
     """
     columns = ", ".join(HISTORY_COLUMNS)
     state = ", ".join(STATE_COLUMNS)
@@ -158,7 +161,7 @@ def apply_day_sql(previous: str, current: str) -> str:
             SELECT k.* REPLACE (
                        CASE WHEN k.valid_to IS NULL AND (n.artifact_id IS NULL OR {_state_differs('k', 'n')})
                             THEN CAST($d AS DATE) ELSE k.valid_to END AS valid_to)
-            FROM kept k LEFT JOIN now_ n ON k.valid_to IS NULL AND n.artifact_id = k.artifact_id
+            FROM kept k LEFT JOIN now_ n ON n.artifact_id = k.artifact_id
         ),
         opened AS (
             SELECT n.artifact_id, CAST($d AS DATE) AS valid_from, CAST(NULL AS DATE) AS valid_to,
