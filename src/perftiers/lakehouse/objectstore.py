@@ -1,12 +1,16 @@
 """A tiny object store over PyArrow filesystems: a local folder or an S3-compatible bucket.
 
 Used for `sync/telemetry/` records. Writes go to a temporary key and are then moved into place
-on local disks, so readers never see half an object (S3 PUTs are atomic already).
+on local disks, so readers never see half an object (S3 PUTs are atomic already). Reads of S3
+are not: see `get_json`.
 """
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
+from typing import Any
 from urllib.parse import urlparse
 
 from pyarrow import fs
@@ -66,11 +70,29 @@ class ObjectStore:
                 out.write(data)
 
     def get(self, key: str) -> bytes | None:
+        """The object's bytes; None when there is no such object."""
         try:
             with self.fs.open_input_stream(self._path(key)) as src:
                 return src.read()
-        except (FileNotFoundError, OSError):
+        except FileNotFoundError:
             return None
+
+    def get_json(self, key: str, attempts: int = 5) -> Any | None:
+        """The object parsed as JSON; None when there is no such object.
+
+        PyArrow reads an S3 object as a HEAD (its size) and then ranged GETs, so a read that
+        straddles a rewrite of the object (a run record going from running to succeeded) can
+        come back cut to the old size, or fail. Each PUT is atomic, so reading again sees one
+        whole version: a few quick re-reads, then the last error."""
+        for attempt in range(attempts):
+            try:
+                raw = self.get(key)
+                return None if raw is None else json.loads(raw)
+            except (OSError, ValueError):
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return None
 
     def delete(self, key: str) -> bool:
         """Remove one object; False when it was not there."""

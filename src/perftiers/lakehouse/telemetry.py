@@ -40,8 +40,7 @@ class Telemetry:
     def get(self, run_id: str) -> dict[str, Any] | None:
         if "/" in run_id or ".." in run_id:
             return None
-        raw = self.store.get(_key(run_id))
-        return json.loads(raw) if raw else None
+        return self.store.get_json(_key(run_id))
 
     def list(self, limit: int = 10, kind: RunKind | None = None) -> list[dict[str, Any]]:
         """Newest first."""
@@ -51,9 +50,9 @@ class Telemetry:
                 continue
             if kind and f"-{kind}-" not in key:
                 continue
-            raw = self.store.get(key)
-            if raw:
-                out.append(json.loads(raw))
+            record = self.store.get_json(key)
+            if record is not None:
+                out.append(record)
             if len(out) >= limit:
                 break
         return out
