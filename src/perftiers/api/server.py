@@ -58,8 +58,9 @@ def _logging() -> dict:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, scheduler: bool = True) -> None:
-    """Bind first, then print: with `port=0` the system picks a free port and the printed URLs carry
-    it, so a caller (the tests, a supervisor) never has to guess a free port and race for it."""
+    """With `port=0` bind first, so the printed URLs carry the port the system picked: a caller (the
+    tests, a supervisor) never guesses a free port and races for it. Otherwise uvicorn binds every
+    address `host` resolves to, as `uvicorn.run` does."""
     from perftiers.api.app import create_app
     from perftiers.pipeline.schedule import validate
 
@@ -68,11 +69,11 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, schedul
     app = create_app(settings, scheduler=scheduler)
     # uvicorn's access log would print query strings (a login link carries a token): ours does not.
     config = uvicorn.Config(app, host=host, port=port, access_log=False, log_config=_logging(), server_header=False)
-    listening = config.bind_socket()
-    for line in first_run_messages(settings, host, listening.getsockname()[1]):
+    sockets = [config.bind_socket()] if port == 0 else None
+    for line in first_run_messages(settings, host, sockets[0].getsockname()[1] if sockets else port):
         print(line, flush=True)
     server = uvicorn.Server(config)
-    server.run(sockets=[listening])
+    server.run(sockets=sockets)
     sys.stdout.flush()
     if not server.started:
         sys.exit(STARTUP_FAILURE)
