@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -72,10 +72,8 @@ class Budget:
 
 # -- the server --------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_DASHBOARD = re.compile(r"^Dashboard: (http://\S+?)/ ", re.MULTILINE)
+"""The line `perftiers serve` prints once it has bound its port (`--port 0`: the system picks it)."""
 
 
 def _token(home: Path) -> str:
@@ -87,13 +85,13 @@ def _token(home: Path) -> str:
 
 class Server:
     def __init__(self, home: Path, log_path: Path):
-        self.home, self.port = home, _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.home, self.base = home, ""
         self.log = open(log_path, "w")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [*PERFTIERS, "--data-dir", str(home), "serve", "--port", str(self.port), "--no-scheduler"],
-            cwd=REPO, env=child_env(), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            [*PERFTIERS, "--data-dir", str(home), "serve", "--port", "0", "--no-scheduler"],
+            cwd=REPO, env={**child_env(), "PYTHONUNBUFFERED": "1"}, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
         self.ready_s = self._wait_ready(t0)
 
     def _wait_ready(self, t0: float, timeout: float = 600) -> float:
@@ -102,6 +100,12 @@ class Server:
         while time.perf_counter() - t0 < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"perftiers serve exited ({self.proc.returncode}); see {self.log.name}")
+            if not self.base:
+                printed = _DASHBOARD.search(Path(self.log.name).read_text(errors="replace"))
+                self.base = printed.group(1) if printed else ""
+                if not self.base:
+                    time.sleep(0.05)
+                    continue
             try:
                 if httpx.get(f"{self.base}/readyz", timeout=5).status_code == 200:
                     return time.perf_counter() - t0
