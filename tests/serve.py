@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
-
-def free_port() -> int:
-    """A port nothing listens on right now: only for tests that need a closed port (a receiver that
-    is down); a server of our own binds port 0 instead."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def perftiers_command() -> list[str]:

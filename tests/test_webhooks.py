@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,7 +21,6 @@ from perftiers.pipeline.runs import alert_failed, run_job
 from perftiers.rules import FLAG_OF_TIER
 from perftiers.settings import load_settings
 from tests.pipeline import close, performance, refresh, sync
-from tests.serve import free_port
 from tests.test_history import SPEC_V1, START, add_spec, store
 from tests.webhook_receiver import Receiver
 
@@ -101,7 +101,9 @@ def test_the_failure_event_is_written_once_per_run(local):
 
 
 def test_receiver_down_then_up_is_delivered_once_after_retries(local):
-    port = free_port()
+    down = socket.socket()  # bound, not listening: connections are refused, and no other process takes the port
+    down.bind(("127.0.0.1", 0))
+    port = down.getsockname()[1]
     sub, _ = subscribe(local, f"http://127.0.0.1:{port}/hook")
     fail_a_sync(local)
     t0 = datetime.now(timezone.utc)
@@ -110,6 +112,7 @@ def test_receiver_down_then_up_is_delivered_once_after_retries(local):
     assert entry["status"] == "pending" and entry["attempts"] == 1 and entry["last_error"]
     assert entry["next_attempt_at"] == t0 + timedelta(seconds=30)
     assert alerts.deliver_due(local, now=t0 + timedelta(seconds=29)).ids == []  # not due yet
+    down.close()
     with Receiver(statuses=[503, 200], port=port) as receiver:
         assert alerts.deliver_due(local, now=t0 + timedelta(seconds=30)).retrying == 1  # up, but 503
         (entry,) = log_of(local, sub["id"])

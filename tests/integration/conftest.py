@@ -16,9 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,7 +24,7 @@ from typing import Any, Iterator
 import pytest
 import tomli_w
 
-from tests.serve import free_port, perftiers_command
+from tests.serve import perftiers_command
 
 PG_ADMIN_URL = os.environ.get("PERFTIERS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 """libpq URL of a PostgreSQL role that may CREATE DATABASE (trust auth on CI and dev machines)."""
@@ -102,19 +100,9 @@ def pg_url(pg_admin: str) -> Iterator[str]:
 def s3_endpoint(pg_admin: str) -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60  # a cap: moto starts in well under a second on an idle machine
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()  # returns once its socket listens, on the port the system picked
+    endpoint = "http://{}:{}".format(*server.get_host_and_port())
     yield endpoint
     server.stop()
 
