@@ -21,11 +21,13 @@ SETTINGS = ("pydantic_settings",)
 PROBE = """
 import json, sys
 from perftiers.cli import app
+code = 0
 try:
     app(sys.argv[1:], prog_name="perftiers")
-except SystemExit:
-    pass
-print("\\nLOADED " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
+except SystemExit as exit:
+    code = exit.code or 0
+print("\\nEXIT", code)
+print("LOADED " + json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 """
 
 
@@ -36,6 +38,9 @@ def loaded_by(tmp_path, *args: str) -> set[str]:
                           capture_output=True, text=True, env=env, timeout=120)
     marker = [line for line in done.stdout.splitlines() if line.startswith("LOADED ")]
     assert marker, f"the probe did not finish:\n{done.stdout}\n{done.stderr}"
+    assert "EXIT 0" in done.stdout.splitlines(), f"the command failed (a renamed command?):\n{done.stdout}\n{done.stderr}"
+    if "--help" in args:
+        assert "Usage:" in done.stdout, done.stdout
     return set(json.loads(marker[-1].removeprefix("LOADED ")))
 
 
