@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from perftiers.errors import ConfigurationError
+from perftiers.errors import PerftiersError
 from perftiers.settings import Settings
 
 _TYPES = {
@@ -49,7 +49,8 @@ def spill_dir(settings: Settings) -> Path:
             continue
         if os.access(spill, os.W_OK):
             return spill
-    raise ConfigurationError(f"no writable folder for DuckDB to spill to: make {settings.home.resolve()} writable")
+    # The server's disk, not the client's request: a 500 that alerts whoever watches the logs.
+    raise PerftiersError(f"no writable folder for DuckDB to spill to: make {settings.home.resolve()} writable")
 
 
 def ddl(schema: pa.Schema) -> str:
