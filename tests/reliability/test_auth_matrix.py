@@ -147,6 +147,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     # The matrix's store has no Shopify shop: past the role check the preview answers 409
     # shopify_not_configured (tests/test_shopify_tags.py covers its 200 against the Shopify stand-in).
     ("POST", "/api/shopify/tags/preview"): Recipe(409),
+    # Tags are not enabled there either: the push answers 409 shopify_tags_disabled
+    # (tests/test_shopify_tags.py covers its 202 with shopify_tags_enabled).
+    ("POST", "/api/shopify/tags/push"): Recipe(409),
 }
 
 
