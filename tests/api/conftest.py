@@ -91,9 +91,9 @@ def client_for(settings: Settings) -> tuple[Any, Any]:
     return app, client
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _close_portals() -> Iterator[None]:
-    yield
+def close_portals() -> None:
+    """Stop the event-loop threads `client_for` started (tests/conftest.py calls this at the end of
+    the session)."""
     while _PORTALS:
         _PORTALS.pop().__exit__(None, None, None)
 
