@@ -113,6 +113,16 @@ def test_bad_history_input_is_a_clear_4xx(hapi, path, params, status):
     assert_error(hapi.get(path, params=params), status)
 
 
+@pytest.mark.parametrize("params, loc, words", [
+    ({"from": "2025-03-10", "to": "2025-03-01"}, "from", "is after to"),
+    ({"from": (date.today() + timedelta(days=2)).isoformat()}, "from", "is in the future"),
+    ({"to": (date.today() + timedelta(days=2)).isoformat()}, "to", "is in the future"),
+])
+def test_a_bad_history_range_names_the_parameter_and_the_reason(hapi, params, loc, words):
+    body = assert_error(hapi.get("/api/performance-metrics/SKU-001/history", params=params), 400)
+    assert body["details"][0]["loc"] == ["query", loc] and words in body["message"]
+
+
 def test_history_routes_need_a_viewer(hapi):
     for path in ("/api/performance-metrics/changes", "/api/performance-metrics/SKU-001/history"):
         assert_error(hapi.get(path, role=None), 401)
@@ -141,6 +151,8 @@ def test_a_product_deleted_since_counts_as_having_left_its_tiers(tmp_path):
             gone = {i["artifact_id"]: i for i in body["items"]}["SKU-001"]
             assert gone["left"] == ["top_riser"] and gone["entered"] == [] and gone["classifications"] == []
             assert gone["previous_nominal_classification"] == "top_riser" and gone["nominal_classification"] == "none"
+            assert gone["removed"] is True and gone["product_name"] is None
+            assert not any(i["removed"] for i in body["items"] if i["artifact_id"] != "SKU-001")
             want = {t["tier"]: dict(t) for t in kept["tiers"]}
             want["top_riser"]["left"] += 1  # it stayed a top riser before the deletion
             want["winner"]["entered"] -= 1  # ... and had become a winner

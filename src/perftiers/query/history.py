@@ -56,12 +56,13 @@ def moved_sql() -> str:
 
 def compared(performance: str, history: str, where: str, params: list[Any], since: date) -> tuple[str, list[Any]]:
     """`FROM` both states, with its parameters: `n` now (the performance rows matching `where`, plus
-    the products gone since `since` with every flag false and tier `none`), `t` on `since`.
+    the products gone since `since` with every flag false, tier `none` and `removed`), `t` on `since`.
 
     Gone products have NULL attributes, so any filter leaves them out."""
     gone_flags = ", ".join(f"false AS {f}" for f in FLAG_OF_TIER.values())
     now = (f"SELECT * FROM {performance} UNION ALL BY NAME "
-           f"SELECT g.artifact_id, {gone_flags}, 'none' AS nominal_classification, g.spec_version "
+           f"SELECT g.artifact_id, {gone_flags}, 'none' AS nominal_classification, g.spec_version, "
+           f"true AS removed "
            f"FROM ({state_on_sql(history)}) g "
            f"WHERE g.artifact_id NOT IN (SELECT artifact_id FROM {performance})")
     sql = f"FROM (SELECT * FROM ({now}) WHERE {where}) n LEFT JOIN ({state_on_sql(history)}) t USING (artifact_id)"
@@ -107,7 +108,8 @@ def moved_page(cur: duckdb.DuckDBPyConnection, performance: str, history: str, s
     flags_now = ", ".join(f"n.{f} AS now_{f}" for f in FLAG_OF_TIER.values())
     flags_then = ", ".join(f"t.{f} AS then_{f}" for f in FLAG_OF_TIER.values())
     rows = cur.execute(
-        f"SELECT n.artifact_id, n.product_name, n.nominal_classification, n.spec_version, "
+        f"SELECT n.artifact_id, n.product_name, COALESCE(n.removed, false) AS removed, "
+        f"n.nominal_classification, n.spec_version, "
         f"t.nominal_classification AS previous_nominal_classification, t.spec_version AS previous_spec_version, "
         f"t.valid_from AS previous_since, {flags_now}, {flags_then} {base} "
         f"ORDER BY n.artifact_id LIMIT ? OFFSET ?",
@@ -118,7 +120,7 @@ def moved_page(cur: duckdb.DuckDBPyConnection, performance: str, history: str, s
         now = {t for t, f in FLAG_OF_TIER.items() if r[f"now_{f}"]}
         then = {t for t, f in FLAG_OF_TIER.items() if r[f"then_{f}"]}
         items.append({
-            "artifact_id": r["artifact_id"], "product_name": r["product_name"],
+            "artifact_id": r["artifact_id"], "product_name": r["product_name"], "removed": r["removed"],
             "nominal_classification": r["nominal_classification"],
             "previous_nominal_classification": r["previous_nominal_classification"],
             "classifications": [t for t in TIERS if t in now],

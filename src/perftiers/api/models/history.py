@@ -60,9 +60,11 @@ class TierMove(BaseModel):
 
 class MovedProduct(BaseModel):
     artifact_id: str
-    product_name: str | None
+    product_name: str | None = Field(description="Null for a removed product.")
+    removed: bool = Field(description="Deleted from perftiers since then: it left every tier, its tier now is "
+                                      "`none` and it has no product page (its history stays readable).")
     previous_nominal_classification: Nominal | None = Field(description="Tier then; null: no state then.")
-    nominal_classification: Nominal = Field(description="Tier now.")
+    nominal_classification: Nominal = Field(description="Tier now (`none` for a removed product).")
     previous_classifications: list[Tier]
     classifications: list[Tier]
     entered: list[Tier]

@@ -75,12 +75,13 @@ def product_history(
     end = end or s.ids.as_of or today
     if start is None:
         start = end - timedelta(days=DEFAULT_DAYS - 1) if end > date.min + timedelta(days=DEFAULT_DAYS) else date.min
+    for name, day in (("from", start), ("to", end)):
+        if day > today:
+            raise BadRequest(f"{name} {day.isoformat()} is in the future (today is {today.isoformat()} in the "
+                             f"store timezone)", details=[{"loc": ["query", name], "msg": "date in the future"}])
     if start > end:
         raise BadRequest(f"from {start.isoformat()} is after to {end.isoformat()}",
                          details=[{"loc": ["query", "from"], "msg": "after to"}])
-    if end > today:
-        raise BadRequest(f"to {end.isoformat()} is in the future (today is {today.isoformat()} in the store timezone)",
-                         details=[{"loc": ["query", "to"], "msg": "date in the future"}])
     if (end - start).days >= hist.MAX_SERIES_DAYS:
         raise BadRequest(f"at most {hist.MAX_SERIES_DAYS} days at once",
                          details=[{"loc": ["query", "from"], "msg": "range too long"}])

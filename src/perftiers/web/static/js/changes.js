@@ -74,10 +74,12 @@ export function renderChanges(state, data) {
   const label = (list) => (list.length ? list.map((t) => tiers.get(t)?.label ?? t).join(", ") : "—");
   const tierName = (t) => (t == null ? "not tracked yet" : t === "none" ? "none" : tiers.get(t)?.label ?? t);
   $("ch-rows").replaceChildren(...data.items.map((m) => h("tr", { dataset: { id: m.artifact_id } },
-    h("td", { class: "product", "data-label": "Product" }, productLink(m.artifact_id, m.product_name || m.artifact_id, { class: "name" }),
+    h("td", { class: "product", "data-label": "Product" },
+      m.removed ? h("span", { class: "name" }, "Removed product") // no product page to link to
+        : productLink(m.artifact_id, m.product_name || m.artifact_id, { class: "name" }),
       h("span", { class: "id" }, m.artifact_id)),
     h("td", { "data-label": "Then" }, tierName(m.previous_nominal_classification)),
-    h("td", { "data-label": "Now" }, tierName(m.nominal_classification)),
+    h("td", { "data-label": "Now" }, m.removed ? "removed" : tierName(m.nominal_classification)),
     h("td", { "data-label": "Entered", class: "entered" }, label(m.entered)),
     h("td", { "data-label": "Left", class: "left" }, label(m.left)))));
   $("ch-empty").hidden = data.items.length > 0;
