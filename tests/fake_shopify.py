@@ -94,6 +94,9 @@ class FakeShopify:
     polls_until_done: int = 2
     children_first: bool = False
     deny_orders: bool = False
+    deny_products: bool = False
+    """Like deny_orders, for an app without read_products: `products` answers ACCESS_DENIED (a bulk
+    operation over products fails with errorCode ACCESS_DENIED)."""
     expire_token_after: int | None = None
     tag_user_errors: dict[str, str] = field(default_factory=dict)
     """Product GID -> the userError message tagsAdd / tagsRemove answer for it."""
@@ -222,19 +225,21 @@ class FakeShopify:
             return {"node": {"lineItems": self._line_page(order, variables["lines"], variables.get("after"))}}
         if "orders(" in query:
             if self.deny_orders:
-                return self.denied()
+                return self.denied("orders", "read_orders", " Also: Orders older than 60 days require `read_all_orders`.")
             return {"orders": self._page(self.orders, variables, lines=variables["lines"])}
         if "products(" in query:
+            if self.deny_products:
+                return self.denied("products", "read_products")
             return {"products": self._page(self.products, variables)}
         return 200, {"errors": [{"message": "unknown query"}]}, {}
 
-    def denied(self) -> tuple[int, Any, dict[str, str]]:
-        return 200, {"errors": [{"message": "Access denied for orders field. Required access: `read_orders` access "
-                                            "scope. Also: Orders older than 60 days require `read_all_orders`.",
-                                 "locations": [{"line": 2, "column": 3}], "path": ["orders"],
+    def denied(self, field_name: str, scope: str, more: str = "") -> tuple[int, Any, dict[str, str]]:
+        return 200, {"errors": [{"message": f"Access denied for {field_name} field. Required access: `{scope}` "
+                                            f"access scope.{more}",
+                                 "locations": [{"line": 2, "column": 3}], "path": [field_name],
                                  "extensions": {"code": "ACCESS_DENIED",
                                                 "documentation": "https://shopify.dev/api/usage/access-scopes",
-                                                "requiredAccess": "`read_orders` access scope."}}],
+                                                "requiredAccess": f"`{scope}` access scope."}}],
                      "data": None, "extensions": _cost(50, 1990.0)}, {}
 
     def _page(self, records: list[dict], variables: dict, lines: int | None = None) -> dict:
@@ -287,10 +292,10 @@ class FakeShopify:
             return {**base, "status": "FAILED", "errorCode": self.bulk_fail_code,
                     "partialDataUrl": f"{self.url}/bulk/{n}.jsonl"}
         since, until = op["window"]
+        if op["resource"] == "products" and self.deny_products or op["resource"] == "orders" and self.deny_orders:
+            return {**base, "status": "FAILED", "errorCode": "ACCESS_DENIED"}
         if op["resource"] == "products":
             rows = [p for p in self.products if _in(p, since, until)]
-        elif self.deny_orders:
-            return {**base, "status": "FAILED", "errorCode": "ACCESS_DENIED"}
         else:
             rows = []
             for o in (o for o in self.orders if _in(o, since, until)):

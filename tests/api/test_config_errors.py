@@ -43,12 +43,29 @@ def test_tag_preview_with_a_refused_token_is_409(fresh_api, shop):
     assert "401" in error["message"] and "shpat_revoked" not in response.text
 
 
-def test_tag_preview_when_the_app_lacks_a_scope_is_409(fresh_api, shop):
-    shop.fail = lambda request: 403  # Shopify's answer to an app without the scope a query needs
+def test_tag_preview_when_shopify_forbids_the_app_is_409(fresh_api, shop):
+    shop.fail = lambda request: 403  # HTTP 403: a scope missing or the shop blocking the app, Shopify does not say
     fresh_api.settings.shopify_shop = shop.url
     fresh_api.settings.shopify_access_token = SecretStr("shpat_good")
     error = assert_error(fresh_api.post(PREVIEW, role="editor"), 409, "shopify_auth")
     assert "scope" in error["message"]
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["paged", "bulk"])
+def test_tag_preview_when_the_app_lacks_a_scope_is_409(fresh_api, shop, bulk):
+    """A real missing scope: the app has no read_products, so Shopify answers the products query with a
+    GraphQL error whose `extensions.code` is ACCESS_DENIED (a bulk operation over products ends FAILED with
+    errorCode ACCESS_DENIED)."""
+    shop.scopes.remove("read_products")
+    shop.deny_products = True
+    if not bulk:
+        shop.bulk_user_error = "A bulk query operation for this app and shop is already in progress"  # read page by page
+    fresh_api.settings.shopify_shop = shop.url
+    fresh_api.settings.shopify_access_token = SecretStr("shpat_good")
+    error = assert_error(fresh_api.post(PREVIEW, role="editor"), 409, "shopify_access_denied")
+    assert "read_products" in error["message"]
+    if not bulk:
+        assert "Access denied for products field" in error["message"]  # Shopify's own words reach the operator
 
 
 def test_sync_from_shopify_without_credentials_is_409(fresh_api):
