@@ -115,3 +115,28 @@ def test_changes_view_screenshots(editor, server, api):
         assert overflow <= 0, f"{name}: the Changes view scrolls sideways by {overflow}px"
         expect(page.locator("#ch-tiers tr")).to_have_count(len(api.get(f"{LIST}/schema").json()["tiers"]))
         screenshot(page, f"changes-{name}")
+
+
+def test_a_removed_product_is_listed_without_a_link(editor, api):
+    """A product deleted since the day compared with has no page: its row names it without a link."""
+    page = editor
+    previous = api.get(f"{LIST}/changes", params={"since": "previous"}).json()
+    assert previous["items"], "the demo's history gives products that moved"
+    gone = previous["items"][0]
+
+    def mark_removed(route):  # the API's answer for such a product (tests/api/test_history.py)
+        body = route.fetch().json()
+        for item in body["items"]:
+            if item["artifact_id"] == gone["artifact_id"]:
+                item.update(removed=True, product_name=None, nominal_classification="none", classifications=[])
+        route.fulfill(json=body)
+
+    page.route(re.compile(r".*/api/performance-metrics/changes\?.*"), mark_removed)
+    page.get_by_role("link", name="Changes").click()
+    changes_ready(page)
+    row = page.locator(f'#ch-rows tr[data-id="{gone["artifact_id"]}"]')
+    expect(row).to_contain_text("Removed product")
+    expect(row.locator("td").nth(2)).to_have_text("removed")
+    expect(row.get_by_role("link")).to_have_count(0)
+    others = page.locator("#ch-rows tr").count()
+    assert page.locator("#ch-rows tr a").count() == others - 1
