@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from typing import Iterator
 
 import pytest
 
+from perftiers.api.models import webhooks as webhook_models
+from perftiers.metadata import webhook_events
 from perftiers.pipeline import alerts
 from tests.api.conftest import Api, assert_error, client_for, make_settings, make_tokens
 from tests.webhook_receiver import Receiver
@@ -110,3 +114,16 @@ def test_test_event_update_delete_and_the_delivery_log(api):
     assert_error(api.post(f"/api/webhooks/{sub['id']}/test", role="admin"), 409, "conflict")
     assert api.delete(f"/api/webhooks/{sub['id']}", role="admin").status_code == 204
     assert_error(api.get(f"/api/webhooks/{sub['id']}/deliveries", role="admin"), 404, "not_found")
+
+
+def test_a_new_event_is_named_in_one_place(monkeypatch):
+    """An event added to metadata.webhook_events.EVENTS only is one the API's models take, and by
+    default: the models are built again (as a module of their own) over a longer EVENTS."""
+    monkeypatch.setattr(webhook_events, "EVENTS", (*webhook_events.EVENTS, "stock.low"))
+    spec = importlib.util.spec_from_file_location("webhook_models_probe", webhook_models.__file__)
+    probe = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, probe)
+    spec.loader.exec_module(probe)
+    assert probe.WebhookCreate(url="https://example.com/x", events=["stock.low"]).events == ["stock.low"]
+    assert probe.WebhookCreate(url="https://example.com/x").events == list(webhook_events.EVENTS)
+    assert probe.WebhookUpdate(events=["stock.low"]).events == ["stock.low"]

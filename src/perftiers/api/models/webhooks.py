@@ -7,7 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EventName = Literal["tier.entered", "tier.left", "sync.failed", "refresh.failed", "tags.failed"]
+from perftiers.metadata.webhook_events import EVENTS
+
+EventName = Literal[EVENTS]  # the events are named once, in metadata.webhook_events
 TierName = Literal["top_riser", "winner", "banana", "archive_candidate"]
 Format = Literal["json", "slack"]
 
@@ -17,8 +19,7 @@ class WebhookCreate(BaseModel):
 
     url: str = Field(min_length=1, max_length=2048, description="http(s) URL; private targets are refused "
                                                                 "unless `webhooks_allow_private_targets`.")
-    events: list[EventName] = Field(default_factory=lambda: ["tier.entered", "tier.left", "sync.failed",
-                                                             "refresh.failed", "tags.failed"],
+    events: list[EventName] = Field(default_factory=lambda: list(EVENTS),
                                     min_length=1, max_length=10, description="Events to send (default all).")
     tiers: list[TierName] = Field(default_factory=lambda: ["top_riser", "winner", "banana", "archive_candidate"],
                                   min_length=1, max_length=4,
