@@ -153,8 +153,11 @@ def check_if_match_and_refresh(a: Replica, b: Replica) -> None:
     assert latest["pending"] is True and a.client.get(
         "/api/performance-metrics/settings/classification").json()["version"] == latest["version"]
 
-    # A refresh started through A: B lists the run and serves the new snapshot with the new spec.
-    started = a.client.post("/api/performance-metrics/refresh", params={"as_of": AS_OF.isoformat()})
+    # A refresh started through A: B lists the run and serves the new snapshot with the new spec. As of
+    # the served reference date: the scheduled refresh (if it ran first, on a slow start) was as of
+    # today, and the tier history refuses an older date.
+    as_of = b.client.get("/api/performance-metrics", params={"pageSize": 1}).json()["items"][0]["as_of"]
+    started = a.client.post("/api/performance-metrics/refresh", params={"as_of": as_of})
     assert started.status_code == 202, started.text
     run_id = started.json()["run_id"]
     record = wait_for(lambda: (r := b.client.get(f"/api/sync/runs/{run_id}")).status_code == 200
