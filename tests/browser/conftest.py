@@ -22,6 +22,7 @@ from typing import Iterator
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from tests import serve
 from tests.browser.pages import SCREENSHOTS, WIDTHS, login
@@ -69,6 +70,11 @@ class Server:
     def api(self, role: str = "editor") -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.tokens[role]}"}, timeout=30)
 
+
+expect.set_options(timeout=20_000)
+"""Every `expect` waits up to 20 s for what a person would see (Playwright's default is 5 s). A
+condition that holds returns at once; a full CI run beside other work (load average 8-9 on 2
+cores) failed in test_thresholds, whose steps wait with the 5 s default (fresh-clone run c1)."""
 
 DEMO_SIZE = {"PERFTIERS_DEMO_PRODUCTS": "300", "PERFTIERS_DEMO_ORDER_LINES": "60000"}
 """The demo store's size, also for the syncs the tests start through the API (`demo --products`
