@@ -211,3 +211,18 @@ def test_kind_filters_every_recorded_kind(fresh_api):
     synced = fresh_api.get("/api/sync/runs", params={"kind": "sync", "limit": 100}).json()["items"]
     assert synced and {r["kind"] for r in synced} == {"sync"}
     assert_error(fresh_api.get("/api/sync/runs", params={"kind": "push"}), 400, "bad_request")
+
+
+def test_a_refresh_listed_as_just_succeeded_is_already_served(fresh_api):
+    """The dashboard redraws as soon as a run reads "succeeded": the replica that says so must serve
+    that snapshot already, not a moment later when its watcher looks again."""
+    api = fresh_api
+    engine = api.app.state.engine
+    before = api.get("/api/performance-metrics").headers["X-Snapshot-Id"]
+    engine.check_interval = 3600  # no swap by the periodic check during this test
+    record = known.refresh(api.settings, known.AS_OF)  # another process's refresh (the scheduler, a replica)
+    assert str(record["snapshot_id"]) != before and engine.current().snapshot_id == before
+    listed = api.get("/api/sync/runs").json()["items"]
+    assert listed[0]["run_id"] == record["run_id"] and listed[0]["status"] == "succeeded"
+    assert engine.current().snapshot_id == str(record["snapshot_id"])
+    assert api.get("/api/performance-metrics").headers["X-Snapshot-Id"] == str(record["snapshot_id"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
@@ -27,6 +28,26 @@ def _reload(engine: QueryEngine) -> None:
         engine.check(force=True)
     except Exception as exc:  # the watcher will try again
         log.warning("reload after run failed: %s", exc)
+
+
+JUST_FINISHED = timedelta(minutes=2)
+
+
+def _served(engine: QueryEngine, records: list[dict]) -> list[dict]:
+    """Make sure this replica serves the snapshot of a refresh it reports as just finished.
+
+    A run is recorded as succeeded before any replica has swapped to its snapshot (the watcher
+    looks every second; loading takes a moment more), and the dashboard redraws as soon as it
+    reads "succeeded": without this it could draw the old numbers and keep them."""
+    newest = next((r for r in records if r.get("kind") == "refresh" and r.get("status") == "succeeded"
+                   and r.get("snapshot_id") is not None), None)
+    current = engine.current()
+    if newest is None or (current is not None and current.snapshot_id == str(newest["snapshot_id"])):
+        return records
+    finished = datetime.fromisoformat(newest["finished_at"]) if newest.get("finished_at") else None
+    if finished is not None and datetime.now(timezone.utc) - finished < JUST_FINISHED:
+        _reload(engine)
+    return records
 
 
 @router.post("/api/sync", response_model=models.RunStarted, status_code=status.HTTP_202_ACCEPTED,
@@ -66,18 +87,20 @@ def start_mart_refresh(
 def list_runs(
     _: ViewerDep,
     settings: SettingsDep,
+    engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=100, description="How many runs.")] = 10,
     kind: Annotated[RunKind | None, Query(description="Only runs of this kind.")] = None,
 ) -> dict:
-    return {"items": telemetry(settings).list(limit=limit, kind=kind)}
+    return {"items": _served(engine, telemetry(settings).list(limit=limit, kind=kind))}
 
 
 @router.get("/api/sync/runs/{run_id}", response_model=models.RunRecord, summary="One run")
-def get_run(_: ViewerDep, settings: SettingsDep, run_id: Annotated[str, Path(max_length=200)]) -> dict:
+def get_run(_: ViewerDep, settings: SettingsDep, engine: EngineDep,
+            run_id: Annotated[str, Path(max_length=200)]) -> dict:
     record = telemetry(settings).get(run_id) if _RUN_ID.match(run_id) else None
     if record is None:
         raise NotFound(f"no run {run_id!r}", details={"run_id": run_id})
-    return record
+    return _served(engine, [record])[0]
 
 
 @router.get("/api/schedule", response_model=models.Schedule, summary="Scheduled jobs and their next runs")
