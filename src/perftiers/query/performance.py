@@ -29,15 +29,24 @@ def _dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return cur.to_arrow_table().to_pylist()
 
 
+_BEFORE_TIERS = PUBLIC_COLUMNS[:PUBLIC_COLUMNS.index("nominal_classification") + 1]
+_AFTER_TIERS = PUBLIC_COLUMNS[len(_BEFORE_TIERS):]
+
+
 def to_item(row: dict[str, Any], spec_of: Any) -> dict[str, Any]:
-    """A stored row as the API shows it: numbers as JSON numbers, flags listed, reasons added."""
-    item = {k: row[k] for k in PUBLIC_COLUMNS}
+    """A stored row as the API shows it: numbers as JSON numbers, flags listed, reasons added.
+
+    Keys come in `PerformanceMetric`'s field order (`classifications` and `reasons` after
+    `nominal_classification`), so the list can be written as JSON without the model."""
+    item = {k: row[k] for k in _BEFORE_TIERS}
     for k in ("revenue_last_30_days", "lifetime_revenue"):
         if isinstance(item[k], Decimal):
             item[k] = float(item[k])
     item["tags"] = list(item["tags"] or [])
     item["classifications"] = [tier for tier, flag in FLAGS if row[flag]]
     item["reasons"] = rules.reasons(row, spec_of(row["spec_version"]))
+    for k in _AFTER_TIERS:
+        item[k] = row[k]
     return item
 
 
@@ -69,23 +78,38 @@ def page(s: Snapshot, cur: duckdb.DuckDBPyConnection, values: flt.FilterValues, 
     items: list[dict[str, Any]] = []
     offset = (page_no - 1) * page_size
     if offset < n:
-        where, params = _where(values, extra)
-        ordering = flt.order_by(sort, order)
-        # Sort only row ids to find the page, then read the page's full rows: a deep page of a
-        # 1M-row table no longer carries every column through the sort (165 -> 59 ms median at 1M rows, page 18,000 by a metric).
-        cur.execute(
-            f"SELECT * FROM {s.performance} WHERE rowid IN ("
-            f"SELECT rowid FROM {s.performance} WHERE {where} ORDER BY {ordering} LIMIT ? OFFSET ?"
-            f") ORDER BY {ordering}",
-            [*params, page_size, offset],
-        )
+        cur.execute(*_page_query(s, values, extra, sort, order, offset, page_size))
         items = [to_item(r, spec_of) for r in _dicts(cur)]
     return {"items": items, "page": page_no, "pageSize": page_size, "total": n,
             "totalPages": math.ceil(n / page_size) if n else 0}
 
 
+def _page_query(s: Snapshot, values: flt.FilterValues, extra: Extra | None, sort: str | None,
+                order: str | None, offset: int, page_size: int) -> tuple[str, list[Any]]:
+    """SQL and parameters of one page's rows (public columns only).
+
+    Unfiltered in the default order, the page is a range of the stored `_rank` (the table is
+    stored in that order, so a deep page reads one row group). Otherwise late materialisation:
+    sort and cut only the row ids, then read the page's rows."""
+    if sort is None and extra is None and not values.values:
+        if order == "asc":  # the default order reversed: ranks n - offset down to n - offset - page_size + 1
+            high = s.row_count - offset
+            return (f"SELECT {SELECT_COLUMNS} FROM {s.performance} WHERE _rank > ? AND _rank <= ? "
+                    "ORDER BY _rank DESC", [high - page_size, high])
+        return (f"SELECT {SELECT_COLUMNS} FROM {s.performance} WHERE _rank > ? AND _rank <= ? ORDER BY _rank",
+                [offset, offset + page_size])
+    where, params = _where(values, extra)
+    ordering = flt.order_by(sort, order)
+    # Sort only row ids to find the page, then read the page's rows: a deep page of a 1M-row
+    # table no longer carries every column through the sort (165 -> 59 ms median at 1M rows,
+    # page 18,000 by a metric).
+    return (f"SELECT {SELECT_COLUMNS} FROM {s.performance} WHERE rowid IN ("
+            f"SELECT rowid FROM {s.performance} WHERE {where} ORDER BY {ordering} LIMIT ? OFFSET ?"
+            f") ORDER BY {ordering}", [*params, page_size, offset])
+
+
 def one(s: Snapshot, cur: duckdb.DuckDBPyConnection, artifact_id: str, spec_of: Any) -> dict[str, Any] | None:
-    cur.execute(f"SELECT * FROM {s.performance} WHERE artifact_id = ?", [artifact_id])
+    cur.execute(f"SELECT {SELECT_COLUMNS} FROM {s.performance} WHERE artifact_id = ?", [artifact_id])
     rows = _dicts(cur)
     return to_item(rows[0], spec_of) if rows else None
 

@@ -30,6 +30,8 @@ from perftiers.settings import Settings
 LINE_COLUMNS = ("order_id", "ordered_at", "artifact_id", "quantity", "refunded_quantity", "unit_price",
                 "discount", "cancelled")
 FAR_FUTURE = date(9999, 12, 31)
+FIRST_PAGES = 64
+"""First list pages kept per snapshot (at most 500 rows each)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class Snapshot:
     spec_version: int | None
     """The classification_spec version the served rows carry (None when empty)."""
     cache: LruCache = field(default_factory=LruCache)
+    first_pages: LruCache = field(default_factory=lambda: LruCache(FIRST_PAGES))
+    """Rendered JSON of each view's first list page (`routes.metrics.list_metrics`)."""
     inflight: int = 0
     current: bool = True
     history: str = ""

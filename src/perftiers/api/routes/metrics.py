@@ -12,9 +12,10 @@ from typing import Annotated, Iterator, Literal
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter
 
 from perftiers import rules
-from perftiers.api import exports, models
+from perftiers.api import exports, fastjson, models
 from perftiers.api.deps import EditorDep, EngineDep, MetaDbDep, Reader, ReaderDep, SettingsDep, ViewerDep
 from perftiers.errors import ConfigurationError, NotFound, ValidationFailed
 from perftiers.metadata import overrides
@@ -45,6 +46,7 @@ def list_metrics(
     reader: ReaderDep,
     settings: SettingsDep,
     values: ListFilters,
+    response: Response,
     sort: Sort = None,
     order: Order = None,
     page: Annotated[int, Query(ge=1, le=10**9, description="Page number, from 1.")] = 1,
@@ -53,16 +55,25 @@ def list_metrics(
         pattern=r"^(previous|\d{4}-\d{2}-\d{2})$",
         description="Only products whose tier flags changed since `previous` (the refresh before the "
                     "current one) or a past date YYYY-MM-DD.")] = None,
-) -> dict:
+) -> Response:
     s = reader.snapshot
     extra = None
     if changed_since is not None:
         extra = tier_history.changed_since(s.performance, s.history,
                                            history_routes.since_day(reader, settings, changed_since))
-    result = perf.page(s, reader.cur, values, sort=sort, order=order, page_no=page,
-                       page_size=page_size, spec_of=reader.spec_of, extra=extra)
-    _with_previous(reader, result["items"])
-    return result
+
+    def render() -> bytes:
+        result = perf.page(s, reader.cur, values, sort=sort, order=order, page_no=page,
+                           page_size=page_size, spec_of=reader.spec_of, extra=extra)
+        _with_previous(reader, result["items"])
+        return fastjson.dumps(result)
+
+    if page == 1:  # the first page of each view, rendered once per snapshot (a swap brings a new cache)
+        key = (values.key, sort, order, page_size, extra[2] if extra else None)
+        body = s.first_pages.get_or_compute(key, render)
+    else:
+        body = render()
+    return fastjson.respond(body, response)
 
 
 @collection.post("", response_model=models.PerformanceMetric, status_code=status.HTTP_201_CREATED,
@@ -76,13 +87,20 @@ def create_metric(principal: EditorDep, body: models.MetricCreate, settings: Set
 
 
 @collection.get("/stats/summary", response_model=models.PerformanceSummary, summary="Tier counts and totals")
-def summary(_: ViewerDep, reader: ReaderDep, values: SummaryFilters) -> dict:
+def summary(_: ViewerDep, reader: ReaderDep, values: SummaryFilters, response: Response) -> Response:
     s = reader.snapshot
-    previous = s.ids.previous_as_of
-    moves = s.cache.get_or_compute(("moves", previous, values.key),
-                                   lambda: tier_history.moves(reader.cur, s.performance, s.history, previous, values))
-    return {**perf.summary(s, reader.cur, values), "previous_as_of": previous,
-            "entered": {t: m["entered"] for t, m in moves.items()}, "left": {t: m["left"] for t, m in moves.items()}}
+
+    def render() -> bytes:
+        previous = s.ids.previous_as_of
+        moves = s.cache.get_or_compute(("moves", previous, values.key), lambda: tier_history.moves(
+            reader.cur, s.performance, s.history, previous, values))
+        body = {**perf.summary(s, reader.cur, values), "previous_as_of": previous,
+                "entered": {t: m["entered"] for t, m in moves.items()},
+                "left": {t: m["left"] for t, m in moves.items()}}
+        return _SUMMARY.dump_json(_SUMMARY.validate_python(body))
+
+    # Validated and written by the model once per snapshot and filter, then served as bytes.
+    return fastjson.respond(s.cache.get_or_compute(("summary.json", values.key), render), response)
 
 
 def _with_previous(reader: Reader, rows: list[dict]) -> list[dict]:
@@ -95,9 +113,16 @@ def _with_previous(reader: Reader, rows: list[dict]) -> list[dict]:
 
 
 @collection.get("/facets", response_model=models.Facets, summary="Filter choices with counts")
-def facets(_: ViewerDep, reader: ReaderDep, values: ListFilters) -> dict:
+def facets(_: ViewerDep, reader: ReaderDep, values: ListFilters, response: Response) -> Response:
     """Counts of each facet under every current filter except the facet's own."""
-    return perf.facets(reader.snapshot, reader.cur, values)
+    s = reader.snapshot
+    body = s.cache.get_or_compute(("facets.json", values.key), lambda: _FACETS.dump_json(
+        _FACETS.validate_python(perf.facets(s, reader.cur, values))))
+    return fastjson.respond(body, response)
+
+
+_SUMMARY = TypeAdapter(models.PerformanceSummary)
+_FACETS = TypeAdapter(models.Facets)
 
 
 @collection.get("/schema", response_model=models.ListSchema,
