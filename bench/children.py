@@ -73,15 +73,18 @@ class Phases:
 
 # -- perftiers ---------------------------------------------------------------------------------------
 
-def refresh(home: str, as_of: str) -> dict[str, Any]:
+def refresh(home: str, as_of: str, mode: str = "auto") -> dict[str, Any]:
+    """`mode` full: rebuild the daily sales from every line (`perftiers refresh --full`)."""
     import perftiers.refresh.mart  # noqa: F401  (imported before the clock starts, like the baselines' duckdb)
     from perftiers.pipeline import jobs
     from perftiers.settings import load_settings
 
     settings = load_settings(home=home)
     phases = Phases()
-    record = jobs.refresh(settings, trigger="cli", as_of=date.fromisoformat(as_of), progress=phases)
+    record = jobs.refresh(settings, trigger="cli", as_of=date.fromisoformat(as_of), full=mode == "full",
+                          progress=phases)
     return {**phases.finish(), "counts": record.get("counts"), "spec_version": record.get("spec_version"),
+            "daily_sales": record.get("daily_sales"),
             "job_duration_ms": record.get("duration_ms")}
 
 

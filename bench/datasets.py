@@ -47,9 +47,10 @@ class Store:
 
 
 def build(work: Path, products: int, order_lines: int, *, parquet: bool = False, csv: bool = False,
-          refresh: bool = False) -> Store:
-    """The store with these sizes under `work`, built by a demo sync unless already there."""
-    root = work / f"store-{fmt_count(products)}p-{fmt_count(order_lines)}l"
+          refresh: bool = False, copy: str = "") -> Store:
+    """The store with these sizes under `work`, built by a demo sync unless already there.
+    `copy` names another store of the same sizes (one a bench part changes for good)."""
+    root = work / f"store-{fmt_count(products)}p-{fmt_count(order_lines)}l{'-' + copy if copy else ''}"
     want = {"products": products, "order_lines": order_lines, "seed": SEED, "end_date": END_DATE}
     marker = root / "store.json"
     done: dict[str, Any] = json.loads(marker.read_text()) if marker.exists() else {}

@@ -30,8 +30,8 @@ def sync(settings: Settings, source: Any) -> dict[str, Any]:
     return run_job(settings, "sync", "cli", lambda ctx: sync_store(ctx, source))
 
 
-def refresh(settings: Settings, as_of: date | None) -> dict[str, Any]:
-    return run_job(settings, "refresh", "cli", lambda ctx: refresh_mart(ctx, as_of))
+def refresh(settings: Settings, as_of: date | None, *, full: bool = False) -> dict[str, Any]:
+    return run_job(settings, "refresh", "cli", lambda ctx: refresh_mart(ctx, as_of, full=full))
 
 
 def table_arrow(settings: Settings, ident: tuple[str, str]) -> pa.Table:

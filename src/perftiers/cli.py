@@ -133,6 +133,8 @@ def _print_record(record: dict, output: Output) -> None:
     summary = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in counts.items())
     out.print(f"{record['kind']} {record['status']} in {record['duration_ms'] / 1000:.1f}s "
               f"(run {record['run_id']}): {summary}", highlight=False)
+    if (record.get("daily_sales") or {}).get("reason"):
+        out.print(f"daily sales rebuilt from every order line: {escape(record['daily_sales']['reason'])}", highlight=False)
     for warning in record.get("warnings") or ():
         out.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
@@ -167,6 +169,7 @@ def _parse_date(value: Optional[str]) -> Optional[date]:
 def refresh(
     ctx: typer.Context,
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Reference date YYYY-MM-DD (default today, store timezone)."),
+    full: bool = typer.Option(False, "--full", help="Rebuild the daily sales from every order line, not only the days syncs changed."),
     output: Output = typer.Option(Output.text, help="text or json"),
 ) -> None:
     """Run one mart refresh: raw tables -> classified measurement.performance."""
@@ -174,7 +177,7 @@ def refresh(
 
     settings = _settings(ctx)
     day = _parse_date(as_of)
-    record = _run("refresh", lambda p: jobs.refresh(settings, trigger="cli", as_of=day, progress=p))
+    record = _run("refresh", lambda p: jobs.refresh(settings, trigger="cli", as_of=day, full=full, progress=p))
     _print_record(record, output)
 
 

@@ -127,18 +127,19 @@ def metrics_sql(products: str, daily_sales: str) -> str:
     Launch day L is the store-local date of `launched_at`, else the first day with a
     non-cancelled line. Windows: first 7 days L..L+6, first 14 days L..L+13, last 30 days
     D-29..D, lifetime up to D (daily_sales already stops at D, which caps every window).
-    Parameters: `$tz`, `$as_of`.
+    Parameters: `$tz`, `$as_of`. The windows are summed per artifact id before the product's
+    columns are joined: grouping by those (tags included) took twice as long at 100k products.
     """
     return f"""
         WITH first_sale AS (
             SELECT artifact_id, MIN(day) AS first_day FROM {daily_sales} WHERE orders > 0 GROUP BY 1
         ),
         launched AS (
-            SELECT p.*, {launch_date_sql('p.launched_at', 'f.first_day')} AS launch_date
+            SELECT p.artifact_id, {launch_date_sql('p.launched_at', 'f.first_day')} AS launch_date
             FROM {products} p LEFT JOIN first_sale f USING (artifact_id)
-        )
-        SELECT l.artifact_id, l.product_name, l.product_type, l.vendor, l.tags, l.is_active,
-               l.launched_at, l.launch_date,
+        ),
+        windows AS (
+            SELECT l.artifact_id,
                CAST(COALESCE(SUM(d.net_units) FILTER (
                    WHERE d.day BETWEEN l.launch_date AND l.launch_date + 6), 0) AS BIGINT)
                    AS sales_first_7_days,
@@ -152,8 +153,12 @@ def metrics_sql(products: str, daily_sales: str) -> str:
                    WHERE d.day >= CAST($as_of AS DATE) - 29), 0) AS DECIMAL(18, 4))
                    AS revenue_last_30_days,
                CAST(COALESCE(SUM(d.revenue), 0) AS DECIMAL(18, 4)) AS lifetime_revenue
-        FROM launched l LEFT JOIN {daily_sales} d USING (artifact_id)
-        GROUP BY ALL
+            FROM launched l LEFT JOIN {daily_sales} d USING (artifact_id)
+            GROUP BY l.artifact_id
+        )
+        SELECT p.artifact_id, p.product_name, p.product_type, p.vendor, p.tags, p.is_active,
+               p.launched_at, l.launch_date, w.* EXCLUDE (artifact_id)
+        FROM {products} p JOIN launched l USING (artifact_id) JOIN windows w USING (artifact_id)
     """
 
 

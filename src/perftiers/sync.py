@@ -3,7 +3,9 @@
 The whole extract is staged in DuckDB and checked before anything is written; then each raw
 table gets at most one Iceberg commit. Rows are upserted by key (`artifact_id`, `line_id`):
 rows absent from the extract are kept, and a table whose rows would not change gets no commit,
-so syncing the same data twice leaves both tables exactly as they were. After a commit, old
+so syncing the same data twice leaves both tables exactly as they were. Before the order lines'
+commit, the store-local days of the lines it adds or replaces are recorded (`metadata.sales_changes`)
+so the next refresh recomputes only those days. After a commit, old
 snapshots of the table are expired and files no snapshot needs are deleted (`lakehouse.maintenance`).
 """
 
@@ -14,9 +16,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from perftiers import duck
-from perftiers import faults
+from perftiers import duck, faults, rules
 from perftiers.lakehouse import catalog, maintenance, scan, schemas
+from perftiers.metadata import sales_changes
+from perftiers.metadata.db import engine_for
 from perftiers.runcontext import RunContext
 from perftiers.sources.base import RowProblem, Source, SourceRejected
 
@@ -86,6 +89,7 @@ def _upsert(ctx: RunContext, con: duckdb.DuckDBPyConnection, ident: tuple[str, s
     if table.current_snapshot() is None:
         data = schemas.conform(con.execute(f"SELECT * FROM {incoming}").to_arrow_table(), schema)
         if data.num_rows:
+            _record_days(ctx, con, ident, incoming)
             table.append(data, snapshot_properties=props)
         return data.num_rows
 
@@ -106,6 +110,8 @@ def _upsert(ctx: RunContext, con: duckdb.DuckDBPyConnection, ident: tuple[str, s
     try:
         if n_changed == 0:
             return 0
+        replaced = f"SELECT * FROM existing WHERE {key} IN (SELECT {key} FROM changed)"
+        _record_days(ctx, con, ident, f"changed UNION ALL {replaced}")
         if n_replaced == 0:
             data = schemas.conform(con.execute("SELECT * FROM changed").to_arrow_table(), schema)
             table.append(data, snapshot_properties=props)
@@ -119,3 +125,13 @@ def _upsert(ctx: RunContext, con: duckdb.DuckDBPyConnection, ident: tuple[str, s
         return n_changed
     finally:
         con.execute(f"DROP {'VIEW' if relation is not None else 'TABLE'} IF EXISTS existing; DROP TABLE IF EXISTS changed")
+
+
+def _record_days(ctx: RunContext, con: duckdb.DuckDBPyConnection, ident: tuple[str, str], lines: str) -> None:
+    """Record the store-local days of the order lines in `lines` (new versions and the ones they replace)."""
+    if ident != catalog.ORDER_LINES:
+        return
+    tz = ctx.settings.timezone
+    days = con.execute(f"SELECT DISTINCT {rules.local_day_sql('ordered_at')} FROM (SELECT * FROM {lines})",
+                       {"tz": tz}).fetchall()
+    sales_changes.record(engine_for(ctx.settings.resolved_database_url), (d for (d,) in days), tz)

@@ -116,7 +116,7 @@ def load(settings: Settings, ident: tuple[str, str]) -> Table:
         pass
     try:
         # One commit creates the table with its partition spec: a process killed in between
-        # must not leave an unpartitioned raw.order_lines that later runs would keep.
+        # must not leave an unpartitioned table that later runs would keep.
         with cat.create_table_transaction(ident, schema=TABLE_SCHEMAS[ident], properties=TABLE_PROPERTIES) as tx:
             if ident == ORDER_LINES:
                 # Month, not day: PyIceberg 0.12 splits a write by filtering the whole batch once per
@@ -124,6 +124,11 @@ def load(settings: Settings, ident: tuple[str, str]) -> Table:
                 # day partitions of a small store are ~1,400-row files. Month still prunes date ranges.
                 with tx.update_spec() as spec:
                     spec.add_field("ordered_at", MonthTransform(), "ordered_month")
+            elif ident == DAILY_SALES:
+                # An incremental refresh replaces the rows of the days it recomputed: with month
+                # partitions only those months' files are rewritten (`refresh.daily_sales`).
+                with tx.update_spec() as spec:
+                    spec.add_field("day", MonthTransform(), "day_month")
     except TableAlreadyExistsError:
         pass
     return cat.load_table(ident)

@@ -77,6 +77,17 @@ schedule_claim = sa.Table(
     sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+sales_day_change = sa.Table(
+    "sales_day_change",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
+)
+"""Store-local days whose order lines a sync added or changed (`perftiers.metadata.sales_changes`)."""
+
 # -- webhooks: subscriptions, the outbox of events, one delivery per (event, subscription) ----
 # (perftiers.metadata.webhooks; the secret is kept to sign with, and never returned after creation)
 webhook_subscription = sa.Table(

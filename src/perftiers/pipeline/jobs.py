@@ -39,15 +39,17 @@ def refresh(
     *,
     trigger: str,
     as_of: date | None = None,
+    full: bool = False,
     progress: Progress = no_progress,
     background: bool = False,
     on_done: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
+    """A mart refresh; `full` rebuilds the daily sales from every order line (`refresh.daily_sales`)."""
     from perftiers.refresh.mart import refresh_mart
 
     if settings.shopify_tags_enabled:
         on_done = _then_push_tags(settings, trigger, progress, on_done)
-    return run_job(settings, "refresh", trigger, lambda ctx: refresh_mart(ctx, as_of), progress=progress,
+    return run_job(settings, "refresh", trigger, lambda ctx: refresh_mart(ctx, as_of, full=full), progress=progress,
                    background=background, on_done=on_done)
 
 

@@ -1,6 +1,7 @@
 """The mart refresh.
 
-In:  `raw.products`, `raw.order_lines`, the classification_spec in force, manual overrides.
+In:  `raw.products`, `raw.order_lines`, the classification_spec in force, manual overrides, the
+     days syncs changed since the last refresh (`refresh.daily_sales` recomputes only those).
 Out: `measurement.daily_sales` and `measurement.performance`, each replaced in one overwrite
      commit; a `mart_refresh` artifact naming the spec version applied; expired old snapshots
      and their files deleted (`lakehouse.maintenance`).
@@ -21,8 +22,8 @@ import pyarrow as pa
 
 from perftiers import duck, faults, fencing, rules
 from perftiers.lakehouse import catalog, maintenance, scan, schemas
-from perftiers.metadata import artifacts, overrides, webhooks
-from perftiers.refresh import history, overrides_sql
+from perftiers.metadata import artifacts, overrides, sales_changes, webhooks
+from perftiers.refresh import daily_sales, history, overrides_sql
 from perftiers.metadata.db import engine_for
 from perftiers.runcontext import RunContext
 from perftiers.settings import Settings
@@ -42,7 +43,7 @@ def today(settings: Settings) -> date:
     return datetime.now(settings.tz).date()
 
 
-def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
+def refresh_mart(ctx: RunContext, as_of: date | None = None, *, full: bool = False) -> dict[str, Any]:
     settings = ctx.settings
     engine = engine_for(settings.resolved_database_url)
     as_of = as_of or today(settings)
@@ -51,23 +52,14 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
     refreshed_at = datetime.now(timezone.utc)
     params = {"tz": settings.timezone, "as_of": as_of}
 
+    sales_plan = daily_sales.choose(settings, engine, as_of, full=full)
     con = duck.connect(settings, memory_limit=MEMORY_LIMIT)
     try:
         ctx.progress("reading raw tables", None, None)
         products = catalog.load(settings, catalog.PRODUCTS)
-        lines = catalog.load(settings, catalog.ORDER_LINES)
         con.register("products", products.scan().to_arrow())
-        relation = scan.parquet_relation(lines, LINE_COLUMNS)
-        if relation is not None:  # DuckDB reads the data files itself: all cores, no Arrow hand-over
-            con.execute(f"CREATE VIEW order_lines AS SELECT * FROM {relation}")
-        else:
-            con.register("order_lines", lines.scan(selected_fields=LINE_COLUMNS).to_arrow_batch_reader())
         ctx.progress("computing daily sales", None, None)
-        con.execute(f"CREATE TABLE daily_sales AS {rules.daily_sales_sql('order_lines')}", params)
-        if relation is not None:
-            con.execute("DROP VIEW order_lines")
-        else:
-            con.unregister("order_lines")
+        days_computed = daily_sales.build(con, settings, sales_plan, as_of, LINE_COLUMNS)
         ctx.progress("computing metrics", None, None)
         con.execute(
             f"CREATE TABLE metrics AS SELECT *, 'sync' AS source FROM ({rules.metrics_sql('products', 'daily_sales')})",
@@ -76,9 +68,8 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
         ctx.progress("classifying", None, None)
         performance = classify(con, "metrics", overrides.load_all(engine), spec=spec, spec_version=spec_version,
                                as_of=as_of, refreshed_at=refreshed_at, tz=settings.timezone)
-        daily = schemas.conform(
-            con.execute("SELECT * FROM daily_sales ORDER BY artifact_id, day").to_arrow_table(), schemas.DAILY_SALES
-        )
+        daily_rows = con.execute("SELECT COUNT(*) FROM daily_sales").fetchone()[0]
+        daily = daily_sales.rows_to_write(con)
         tiers = _tier_counts(con, performance)
         counts = {"products": tiers["total"], **rules.by_summary_field(tiers)}
     finally:
@@ -89,7 +80,7 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
     wanted = webhooks.wants(engine, webhooks.TIER_EVENTS)  # alerts: the tier moves, only if subscribed
     moved = history.moves(settings, paired.history, performance) if wanted else []
     ctx.progress("writing measurement.daily_sales", None, None)
-    write_table(settings, catalog.DAILY_SALES, daily, props)
+    daily_snapshot = daily_sales.write(settings, sales_plan, daily, props)
     ctx.progress("writing measurement.tier_history", None, None)
     history.record_refresh(settings, ctx.run_id, as_of, performance, paired)  # before performance: see history
     ctx.progress("writing measurement.performance", None, None)
@@ -98,17 +89,22 @@ def refresh_mart(ctx: RunContext, as_of: date | None = None) -> dict[str, Any]:
     artifacts.append(
         engine,
         artifacts.MART_REFRESH,
-        {"run_id": ctx.run_id, "spec_version": spec_version, "snapshot_id": snapshot_id, "as_of": as_of.isoformat()},
+        {"run_id": ctx.run_id, "spec_version": spec_version, "snapshot_id": snapshot_id, "as_of": as_of.isoformat(),
+         **daily_sales.state(settings, as_of, daily_snapshot)},
         created_by=ctx.trigger,
         also=lambda conn: webhooks.enqueue_tier_moves(conn, ctx.run_id, as_of, moved, settings.public_url),
     )
     faults.point("refresh:artifact-written")
+    sales_changes.consume(engine, sales_plan.changes.upto)
     ctx.progress("expiring old snapshots", None, None)
     for ident in (catalog.PERFORMANCE, catalog.DAILY_SALES, catalog.TIER_HISTORY):
         maintenance.maintain(settings, ident)
     counts["rows_written"] = performance.num_rows + daily.num_rows
-    counts["daily_sales_rows"] = daily.num_rows
-    return {"counts": counts, "spec_version": spec_version, "snapshot_id": snapshot_id, "as_of": as_of.isoformat()}
+    counts["daily_sales_rows"] = daily_rows
+    counts["daily_sales_days_computed"] = days_computed
+    built = {"mode": sales_plan.mode, **({"reason": sales_plan.reason} if sales_plan.reason else {})}
+    return {"counts": counts, "spec_version": spec_version, "snapshot_id": snapshot_id, "as_of": as_of.isoformat(),
+            "daily_sales": built}
 
 
 def _tier_counts(con: duckdb.DuckDBPyConnection, performance) -> dict[str, int]:
