@@ -5,7 +5,9 @@ table gets at most one Iceberg commit. Rows are upserted by key (`artifact_id`, 
 rows absent from the extract are kept, and a table whose rows would not change gets no commit,
 so syncing the same data twice leaves both tables exactly as they were. Before the order lines'
 commit, the store-local days of the lines it adds or replaces are recorded (`metadata.sales_changes`)
-so the next refresh recomputes only those days. After a commit, old
+so the next refresh recomputes only those days. A source that can identify its input without reading
+it (`fingerprint()`, the files source) has an unchanged re-sync skipped: same input, raw tables
+still at the snapshots the last sync of it left (`metadata.sync_inputs`). After a commit, old
 snapshots of the table are expired and files no snapshot needs are deleted (`lakehouse.maintenance`).
 """
 
@@ -18,7 +20,7 @@ import pyarrow as pa
 
 from perftiers import duck, faults, rules
 from perftiers.lakehouse import catalog, maintenance, scan, schemas
-from perftiers.metadata import sales_changes
+from perftiers.metadata import sales_changes, sync_inputs
 from perftiers.metadata.db import engine_for
 from perftiers.runcontext import RunContext
 from perftiers.sources.base import RowProblem, Source, SourceRejected
@@ -26,6 +28,14 @@ from perftiers.sources.base import RowProblem, Source, SourceRejected
 
 def sync_store(ctx: RunContext, source: Source) -> dict[str, Any]:
     settings = ctx.settings
+    engine = engine_for(settings.resolved_database_url)
+    fingerprint = source.fingerprint() if hasattr(source, "fingerprint") else None
+    if fingerprint is not None:
+        seen = sync_inputs.unchanged(engine, source.name, fingerprint, _raw_snapshots(settings))
+        if seen is not None:  # the same files into the same tables: the upsert would change nothing
+            ctx.progress("input unchanged since the last sync", None, None)
+            counts = {**seen, "products_written": 0, "order_lines_written": 0, "rows_written": 0}
+            return {"counts": counts, "source": source.name, "input_unchanged": True}
     ctx.progress(f"reading {source.name} source", None, None)
     extract = source.extract()
     con = duck.connect(settings)
@@ -64,10 +74,16 @@ def sync_store(ctx: RunContext, source: Source) -> dict[str, Any]:
         for ident, written in ((catalog.PRODUCTS, "products_written"), (catalog.ORDER_LINES, "order_lines_written")):
             if counts[written]:
                 maintenance.maintain(settings, ident)
+    sync_inputs.record(engine, source.name, fingerprint, _raw_snapshots(settings), counts)
     result: dict[str, Any] = {"counts": counts, "source": source.name}
     if extract.warnings:
         result["warnings"] = list(extract.warnings)
     return result
+
+
+def _raw_snapshots(settings) -> tuple[int | None, int | None]:
+    return (catalog.current_snapshot_id(catalog.load_existing(settings, catalog.PRODUCTS)),
+            catalog.current_snapshot_id(catalog.load_existing(settings, catalog.ORDER_LINES)))
 
 
 def _reject_duplicates(con: duckdb.DuckDBPyConnection, extract_name: str) -> None:

@@ -88,6 +88,18 @@ sales_day_change = sa.Table(
 )
 """Store-local days whose order lines a sync added or changed (`perftiers.metadata.sales_changes`)."""
 
+sync_input = sa.Table(
+    "sync_input",
+    metadata,
+    sa.Column("source", sa.String(64), primary_key=True),
+    sa.Column("fingerprint", sa.String(128), nullable=False),
+    sa.Column("products_snapshot", sa.BigInteger, nullable=True),
+    sa.Column("order_lines_snapshot", sa.BigInteger, nullable=True),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""The input each source's last sync read, and the raw snapshots it left (`perftiers.sync`)."""
+
 # -- webhooks: subscriptions, the outbox of events, one delivery per (event, subscription) ----
 # (perftiers.metadata.webhooks; the secret is kept to sign with, and never returned after creation)
 webhook_subscription = sa.Table(

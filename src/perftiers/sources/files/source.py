@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Iterator
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pyarrow as pa
 from pyarrow import fs as pafs
 
+from perftiers import __version__
 from perftiers.errors import BadRequest, ValidationFailed
 from perftiers.lakehouse import schemas
 from perftiers.sources.base import SourceRejected, StoreExtract
@@ -67,6 +69,16 @@ class FilesSource:
         return cls(path, settings.timezone, settings.currency)
 
     # -- public ------------------------------------------------------------------------------
+
+    def fingerprint(self) -> str | None:
+        """The input without reading it: each file's name, size and modification time, with the
+        store timezone and currency. None when a file has no modification time (some object stores)."""
+        product_files, line_files = discover(self.fs, self.root, self.display_path)
+        files = product_files + line_files
+        if any(f.mtime is None for f in files):
+            return None
+        parts = [__version__, self.timezone, self.currency, *(f"{f.name}\0{f.size}\0{f.mtime.isoformat()}" for f in files)]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def extract(self) -> StoreExtract:
         product_files, line_files = discover(self.fs, self.root, self.display_path)
