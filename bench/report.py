@@ -55,6 +55,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         where = f"{fmt_count(sync['order_lines'])} lines, files source"
         out.append(_verdict("sync throughput from Parquet", sync["formats"]["parquet"]["first_sync"]["lines_per_s"],
                             ">=", 1_000_000, "lines/s", where))
+        pq_ = sync["formats"]["parquet"]
+        out.append(_verdict("unchanged re-sync / first sync", ratio(pq_["unchanged_resync"]["time_s"],
+                                                                    pq_["first_sync"]["time_s"]), "<=", 0.2, "x", where))
     api = results.get("api")
     if api and api["stores"]:
         s = max(api["stores"], key=lambda s: s["products"])
