@@ -14,14 +14,14 @@ Metrics and tiers come from `perftiers.rules`; this module only moves data. Its 
 from __future__ import annotations
 
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from perftiers import duck, faults, fencing, rules
-from perftiers.lakehouse import catalog, maintenance, scan, schemas
+from perftiers.lakehouse import catalog, maintenance, schemas
 from perftiers.metadata import artifacts, overrides, sales_changes, webhooks
 from perftiers.refresh import daily_sales, history, overrides_sql
 from perftiers.metadata.db import engine_for
