@@ -72,7 +72,8 @@ def test_a_refresh_that_lost_the_lock_commits_nothing_more(settings):
     applied = artifacts.latest(engine_for(settings.resolved_database_url), artifacts.MART_REFRESH).version
     taken: list = []
     with pytest.raises(PerftiersError, match=LOST):
-        jobs.refresh(settings, trigger="cli", as_of=known.AS_OF,
+        # full: the daily sales are rewritten (an incremental refresh of unchanged lines writes none)
+        jobs.refresh(settings, trigger="cli", as_of=known.AS_OF, full=True,
                      progress=taking_over_at(settings, "writing measurement.performance", taken))
     after = snapshot_ids(settings)
     assert after["measurement.daily_sales"] != before["measurement.daily_sales"]  # before the takeover
